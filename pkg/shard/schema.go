@@ -1,0 +1,280 @@
+// Package shard is the data contract between the tools of the CPO pipeline: typed row schemas
+// for every stage, stored as Parquet files compressed with zstd ("shards").
+//
+// Every shard carries its schema name and version in the Parquet key/value metadata under the
+// keys "cpo.schema" and "cpo.schema_version". A reader refuses a file whose schema is another one
+// or whose version is newer than this build understands, naming the file, what it expected and
+// what it found. docs/shards.md describes every column; schema_test.go checks that the document
+// and the Go types agree.
+package shard
+
+import (
+	"fmt"
+	"math"
+)
+
+// Metadata keys written into every shard's Parquet key/value metadata.
+const (
+	MetaSchema  = "cpo.schema"
+	MetaVersion = "cpo.schema_version"
+	MetaWriter  = "cpo.writer" // tool and version that wrote the file (informational)
+)
+
+// Candidate kinds: the ground truth and the four kinds of synthetic negatives of the paper.
+const (
+	KindGT = "gt" // the ground-truth continuation (always candidate 0)
+	KindBN = "bn" // batch negative: another row's continuation
+	KindMN = "mn" // meanfield negative: token-level resampling of the ground truth
+	KindTN = "tn" // truncation negative: a strict prefix of the ground truth plus EOS
+	KindAN = "an" // autoregressive negative: sampled from the reference model (top-k)
+)
+
+// Kinds lists the candidate kinds in their canonical order.
+var Kinds = []string{KindGT, KindBN, KindMN, KindTN, KindAN}
+
+// Example is one prompt with its ground-truth response, tokenized. Written by cpo-tokenize.
+// Token ids never include padding. ResponseIDs ends with EOS when the tokenizer appended it.
+type Example struct {
+	ID          string  `parquet:"id" json:"id"`
+	Source      string  `parquet:"source" json:"source"`
+	Split       string  `parquet:"split" json:"split"`
+	Prompt      string  `parquet:"prompt" json:"prompt"`
+	Response    string  `parquet:"response" json:"response"`
+	PromptIDs   []int32 `parquet:"prompt_ids,list" json:"prompt_ids"`
+	ResponseIDs []int32 `parquet:"response_ids,list" json:"response_ids"`
+	Tokenizer   string  `parquet:"tokenizer" json:"tokenizer"`
+}
+
+// Candidate is one continuation of a prompt inside a Candidates row.
+type Candidate struct {
+	// Kind is one of gt, bn, mn, tn, an.
+	Kind string `parquet:"kind" json:"kind"`
+	// IDs are the continuation's token ids (the response part only).
+	IDs []int32 `parquet:"ids,list" json:"ids"`
+	// Score is the ranking signal: the cosine similarity of the candidate's embedding to the
+	// ground truth's (1 for the ground truth), or a user-supplied score. Null when not computed.
+	Score *float32 `parquet:"score,optional" json:"score,omitempty"`
+	// RefLogp is log pi_ref(y|x), the sum of the response tokens' log-probabilities under the
+	// reference model named by the row's RefModel fingerprint. Null when not precomputed.
+	RefLogp *float64 `parquet:"ref_logp,optional" json:"ref_logp,omitempty"`
+}
+
+// Candidates is an example with K candidate continuations: candidate 0 is the ground truth,
+// candidates 1..K-1 are negatives. Written by cpo-negatives; cpo-embed fills Score, Ranking and
+// RankBy; cpo-train precompute-ref fills RefLogp and RefModel.
+type Candidates struct {
+	ID          string      `parquet:"id" json:"id"`
+	Source      string      `parquet:"source" json:"source"`
+	Split       string      `parquet:"split" json:"split"`
+	Prompt      string      `parquet:"prompt" json:"prompt"`
+	Response    string      `parquet:"response" json:"response"`
+	PromptIDs   []int32     `parquet:"prompt_ids,list" json:"prompt_ids"`
+	ResponseIDs []int32     `parquet:"response_ids,list" json:"response_ids"`
+	Tokenizer   string      `parquet:"tokenizer" json:"tokenizer"`
+	Candidates  []Candidate `parquet:"candidates,list" json:"candidates"`
+	// Ranking lists candidate indices from best to worst (ground truth first); empty when unranked.
+	Ranking []int32 `parquet:"ranking,list" json:"ranking"`
+	// RankBy says what produced the ranking, e.g. "cosine:<model fingerprint>:mean:last" or
+	// "score:<name>"; empty when unranked.
+	RankBy string `parquet:"rank_by" json:"rank_by"`
+	// RefModel is the fingerprint of the model that produced the candidates' RefLogp.
+	RefModel string `parquet:"ref_model" json:"ref_model"`
+	// Seed is the random seed that produced this row's negatives.
+	Seed int64 `parquet:"seed" json:"seed"`
+}
+
+// Example returns the example part of a candidates row.
+func (c *Candidates) Example() Example {
+	return Example{ID: c.ID, Source: c.Source, Split: c.Split, Prompt: c.Prompt, Response: c.Response,
+		PromptIDs: c.PromptIDs, ResponseIDs: c.ResponseIDs, Tokenizer: c.Tokenizer}
+}
+
+// SetExample copies an example into the example part of a candidates row.
+func (c *Candidates) SetExample(e Example) {
+	c.ID, c.Source, c.Split, c.Prompt, c.Response = e.ID, e.Source, e.Split, e.Prompt, e.Response
+	c.PromptIDs, c.ResponseIDs, c.Tokenizer = e.PromptIDs, e.ResponseIDs, e.Tokenizer
+}
+
+// Generation is one continuation generated by a model for a prompt. Written by cpo-generate.
+type Generation struct {
+	ID        string  `parquet:"id" json:"id"`
+	Source    string  `parquet:"source" json:"source"`
+	Split     string  `parquet:"split" json:"split"`
+	Prompt    string  `parquet:"prompt" json:"prompt"`
+	PromptIDs []int32 `parquet:"prompt_ids,list" json:"prompt_ids"`
+	// Reference is the ground-truth response text (and ids) the generation is judged against.
+	Reference    string  `parquet:"reference" json:"reference"`
+	ReferenceIDs []int32 `parquet:"reference_ids,list" json:"reference_ids"`
+	Tokenizer    string  `parquet:"tokenizer" json:"tokenizer"`
+	// Model is the fingerprint of the generating model; ModelName a human label (path or name).
+	Model     string `parquet:"model" json:"model"`
+	ModelName string `parquet:"model_name" json:"model_name"`
+	// Decoding is a short label of the decoding configuration (e.g. "greedy", "top-k50-p0.7",
+	// "beam4"); DecodingConfig its full canonical JSON.
+	Decoding       string `parquet:"decoding" json:"decoding"`
+	DecodingConfig string `parquet:"decoding_config" json:"decoding_config"`
+	// Sample numbers the generations of one prompt under one configuration, from 0.
+	Sample int32   `parquet:"sample" json:"sample"`
+	Text   string  `parquet:"text" json:"text"`
+	IDs    []int32 `parquet:"ids,list" json:"ids"`
+	// Logp is log Q(y|x) of the generated ids under the generating model (natural log, summed).
+	Logp float64 `parquet:"logp" json:"logp"`
+	// Finish is "eos" or "length".
+	Finish string `parquet:"finish" json:"finish"`
+	Seed   int64  `parquet:"seed" json:"seed"`
+}
+
+// Judgment is the judge's verdict on one generation against its ground truth, asked in both
+// orders. Written by cpo-judge.
+type Judgment struct {
+	ID        string `parquet:"id" json:"id"`
+	Model     string `parquet:"model" json:"model"`
+	ModelName string `parquet:"model_name" json:"model_name"`
+	Decoding  string `parquet:"decoding" json:"decoding"`
+	Sample    int32  `parquet:"sample" json:"sample"`
+	// Judge names the judge (endpoint model name, or "likelihood:<fingerprint>"); Template names
+	// the template and carries its hash.
+	Judge    string `parquet:"judge" json:"judge"`
+	Template string `parquet:"template" json:"template"`
+	// GenFirst is the verdict with the generation shown as response A, GenSecond with it shown as
+	// response B: each "A", "B", "unparsed" or "error".
+	GenFirst  string `parquet:"gen_first" json:"gen_first"`
+	GenSecond string `parquet:"gen_second" json:"gen_second"`
+	// RawFirst and RawSecond are the judge's raw answers (or the error), for audit.
+	RawFirst  string `parquet:"raw_first" json:"raw_first"`
+	RawSecond string `parquet:"raw_second" json:"raw_second"`
+	// Outcome for the generation against the ground truth: "win" (preferred in both orders),
+	// "loss" (in neither), "tie" (the orders disagree), or "invalid" (a verdict is missing).
+	Outcome string `parquet:"outcome" json:"outcome"`
+}
+
+// Score is one metric of one model and decoding configuration. Written by cpo-score.
+type Score struct {
+	Model     string `parquet:"model" json:"model"`
+	ModelName string `parquet:"model_name" json:"model_name"`
+	Decoding  string `parquet:"decoding" json:"decoding"`
+	// Metric is "win_rate", "tie_rate", "invalid_rate", "win_rate_diff", "reverse_kl" (eq. 9)
+	// or "nll" (eq. 10).
+	Metric string `parquet:"metric" json:"metric"`
+	// Value with its 95% confidence interval [Lo, Hi] (NaN when not applicable).
+	Value float64 `parquet:"value" json:"value"`
+	Lo    float64 `parquet:"lo" json:"lo"`
+	Hi    float64 `parquet:"hi" json:"hi"`
+	// N is the number of items the metric is computed over.
+	N int64 `parquet:"n" json:"n"`
+	// Baseline names the other model of a paired difference; Scorer the fingerprint of the
+	// larger model for reverse_kl and nll. Empty when not applicable.
+	Baseline string `parquet:"baseline" json:"baseline"`
+	Scorer   string `parquet:"scorer" json:"scorer"`
+}
+
+// Info describes one schema: its name, version and the JSON keys a row must have.
+type Info struct {
+	Name     string
+	Version  int
+	Required []string
+}
+
+// Row is the set of row types that make up the shard contract.
+type Row interface {
+	Example | Candidates | Generation | Judgment | Score
+}
+
+// Schemas lists every schema, in pipeline order.
+var Schemas = []Info{
+	{"example", 1, []string{"id", "prompt_ids", "response_ids", "tokenizer"}},
+	{"candidates", 1, []string{"id", "prompt_ids", "tokenizer", "candidates"}},
+	{"generation", 1, []string{"id", "prompt_ids", "ids", "model", "decoding"}},
+	{"judgment", 1, []string{"id", "model", "decoding", "judge", "outcome"}},
+	{"score", 1, []string{"model", "decoding", "metric", "value"}},
+}
+
+// InfoOf returns the schema of row type T.
+func InfoOf[T Row]() Info {
+	var zero T
+	switch any(zero).(type) {
+	case Example:
+		return Schemas[0]
+	case Candidates:
+		return Schemas[1]
+	case Generation:
+		return Schemas[2]
+	case Judgment:
+		return Schemas[3]
+	default:
+		return Schemas[4]
+	}
+}
+
+// LookupInfo returns the schema with the given name.
+func LookupInfo(name string) (Info, bool) {
+	for _, s := range Schemas {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Info{}, false
+}
+
+// Validate checks the invariants of a row that the Parquet types cannot express.
+func (e *Example) Validate() error {
+	if e.ID == "" {
+		return fmt.Errorf("empty id")
+	}
+	if e.Tokenizer == "" {
+		return fmt.Errorf("example %q: empty tokenizer fingerprint", e.ID)
+	}
+	return nil
+}
+
+// Validate checks that candidate 0 is the ground truth, kinds are known, and the ranking, if
+// any, is a permutation of the candidates.
+func (c *Candidates) Validate() error {
+	if c.ID == "" {
+		return fmt.Errorf("empty id")
+	}
+	if len(c.Candidates) == 0 || c.Candidates[0].Kind != KindGT {
+		return fmt.Errorf("row %q: candidate 0 must be the ground truth (kind %q)", c.ID, KindGT)
+	}
+	for i, cd := range c.Candidates {
+		if !knownKind(cd.Kind) {
+			return fmt.Errorf("row %q: candidate %d has unknown kind %q (want one of %v)", c.ID, i, cd.Kind, Kinds)
+		}
+		if i > 0 && cd.Kind == KindGT {
+			return fmt.Errorf("row %q: candidate %d is a second ground truth", c.ID, i)
+		}
+		if cd.Score != nil && math.IsNaN(float64(*cd.Score)) {
+			return fmt.Errorf("row %q: candidate %d has a NaN score", c.ID, i)
+		}
+	}
+	if len(c.Ranking) > 0 {
+		if len(c.Ranking) != len(c.Candidates) {
+			return fmt.Errorf("row %q: ranking has %d entries for %d candidates", c.ID, len(c.Ranking), len(c.Candidates))
+		}
+		seen := make([]bool, len(c.Candidates))
+		for _, r := range c.Ranking {
+			if r < 0 || int(r) >= len(c.Candidates) || seen[r] {
+				return fmt.Errorf("row %q: ranking %v is not a permutation of 0..%d", c.ID, c.Ranking, len(c.Candidates)-1)
+			}
+			seen[r] = true
+		}
+	}
+	return nil
+}
+
+func knownKind(k string) bool {
+	for _, x := range Kinds {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// validate calls the row's Validate method if it has one.
+func validate[T Row](row *T) error {
+	if v, ok := any(row).(interface{ Validate() error }); ok {
+		return v.Validate()
+	}
+	return nil
+}
