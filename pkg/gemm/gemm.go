@@ -7,14 +7,49 @@
 //
 // Sgemm dispatches to the fastest implementation for this CPU; SgemmRef is the plain
 // Go reference every fast path is tested against.
+//
+// The fast path is the usual packed, cache-blocked scheme (Goto/BLIS): op(A) is packed into
+// panels of MR rows, op(B) into panels of NR columns, K is cut into blocks of KC, and an
+// assembly micro-kernel computes each MR×NR tile of C in registers (AVX-512: 12×32 with 24
+// ZMM accumulators; AVX2+FMA: 6×16 with 12 YMM accumulators; a pure Go 4×4 kernel otherwise).
+// Work is spread over GOMAXPROCS goroutines (see SetThreads) by column and row blocks of C.
+// Setting the environment variable CPO_NOASM=1 (read at start-up) or calling SetImpl("go")
+// forces the pure Go kernel.
 package gemm
+
+import (
+	"fmt"
+	"sync/atomic"
+)
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C.
 // When beta == 0, C is overwritten and its prior contents (even NaN) are ignored.
 // C must not alias A or B.
+//
+// Shapes: op(A) is M×K, op(B) is K×N, C is M×N, all row-major with row strides lda, ldb, ldc.
+// Sgemm panics if a slice is too short for the shape and stride it is given.
+// Products of more than about 2 MFLOP run on up to Threads() goroutines.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	SgemmRef(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if beta == 0 {
+		beta = 0 // turn -0 into +0: the kernels test the bits of beta
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	workers := 1
+	if 2*float64(m)*float64(n)*float64(k) >= parallelFlops {
+		workers = Threads()
+	}
+	sgemmBlocked(impl.Load(), workers, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
+
+// parallelFlops is the size (in FLOP) from which Sgemm uses more than one goroutine.
+const parallelFlops = 2 << 20
 
 // SgemmRef is the plain Go reference implementation of Sgemm (same contract).
 // It accumulates each dot product in float32, in order of increasing k.
@@ -44,4 +79,95 @@ func SgemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda 
 			}
 		}
 	}
+}
+
+// SgemmStrided computes batch independent products C_i = alpha*op(A_i)*op(B_i) + beta*C_i,
+// where A_i starts at a[i*strideA], B_i at b[i*strideB] and C_i at c[i*strideC] (strides in
+// elements). It is meant for attention, where each (batch, head) pair is a small product:
+// the batch is spread over Threads() goroutines, each product running single-threaded.
+// The C_i must not overlap each other, A or B.
+func SgemmStrided(transA, transB bool, m, n, k int, alpha float32, a []float32, lda, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int, batch int) {
+	if batch <= 0 || m == 0 || n == 0 {
+		return
+	}
+	if beta == 0 {
+		beta = 0
+	}
+	kern := impl.Load()
+	one := func(i int) {
+		ai, bi, ci := a[i*strideA:], b[i*strideB:], c[i*strideC:]
+		checkArgs(transA, transB, m, n, k, ai, lda, bi, ldb, ci, ldc)
+		if k == 0 || alpha == 0 {
+			scaleC(m, n, beta, ci, ldc)
+			return
+		}
+		sgemmBlocked(kern, 1, transA, transB, m, n, k, alpha, ai, lda, bi, ldb, beta, ci, ldc)
+	}
+	workers := 1
+	if 2*float64(m)*float64(n)*float64(k)*float64(batch) >= parallelFlops {
+		workers = Threads()
+	}
+	runBatch(batch, workers, one)
+}
+
+// scaleC sets C = beta*C (C = 0 when beta == 0, ignoring NaN in C).
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		if beta == 1 {
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+func checkArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("gemm: negative size m=%d n=%d k=%d", m, n, k))
+	}
+	need := func(name string, rows, cols, ld, have int) {
+		if rows == 0 || cols == 0 {
+			return
+		}
+		if ld < cols {
+			panic(fmt.Sprintf("gemm: ld%s=%d < %d columns", name, ld, cols))
+		}
+		if want := (rows-1)*ld + cols; have < want {
+			panic(fmt.Sprintf("gemm: len(%s)=%d < %d needed for %d×%d with stride %d", name, have, want, rows, cols, ld))
+		}
+	}
+	need("c", m, n, ldc, len(c))
+	if m == 0 || n == 0 || k == 0 {
+		return // A and B are not read
+	}
+	if transA {
+		need("a", k, m, lda, len(a))
+	} else {
+		need("a", m, k, lda, len(a))
+	}
+	if transB {
+		need("b", n, k, ldb, len(b))
+	} else {
+		need("b", k, n, ldb, len(b))
+	}
+}
+
+var threads atomic.Int64
+
+// SetThreads sets the number of goroutines Sgemm may use; n <= 0 restores the default,
+// GOMAXPROCS at the time of each call.
+func SetThreads(n int) { threads.Store(int64(n)) }
+
+// Threads reports the number of goroutines a large Sgemm uses.
+func Threads() int {
+	if n := int(threads.Load()); n > 0 {
+		return n
+	}
+	return workersDefault()
 }

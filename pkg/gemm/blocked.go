@@ -1,0 +1,247 @@
+package gemm
+
+import (
+	"sync"
+	"unsafe"
+
+	"github.com/cpo-toolchain/cpo/pkg/parallel"
+)
+
+// maxPackA (a variable so tests can shrink it) bounds the packed copy of op(A) (in floats): op(A) is packed in blocks of whole
+// rows (all of K) of at most this size, and op(B) is re-packed once per block.
+var maxPackA = 2 << 20
+
+// sgemmBlocked computes C = alpha*op(A)*op(B) + beta*C with kernel kn on up to workers
+// goroutines. m, n, k > 0, alpha != 0, and beta is +0 when zero.
+//
+// Loop nest for one block of rows (rows i0..i0+rows of C, op(A) packed whole: np panels of
+// mr rows × k, k-major inside a panel):
+//
+//	tasks (tm, tn): panels of rows × panels of columns of C, handed out dynamically
+//	  for pc over K by kc:            pack op(B)[pc:pc+kc, cols] into nr-column panels
+//	    for ic over row panels by mc: (this A block stays in L2)
+//	      for jr over column panels:  (this B micro-panel stays in L1)
+//	        for ir in the A block:    micro-kernel on one mr×nr tile of C
+func sgemmBlocked(kn *kernel, workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	mr, nr := kn.mr, kn.nr
+	mb := maxPackA / k / mr * mr
+	if mb < mr {
+		mb = mr
+	}
+	npn := (n + nr - 1) / nr // column panels of C
+	// Columns per task: one task per worker is enough without contention, but a few more
+	// keep both cores busy when another process steals one of them.
+	want := 1
+	if workers > 1 {
+		want = 3 * workers
+	}
+	ppt := (npn + want - 1) / want
+	if minP := (256 + nr - 1) / nr; ppt < minP {
+		ppt = minP
+	}
+	if maxP := kn.nc / nr; ppt > maxP {
+		ppt = maxP
+	}
+	if ppt > npn {
+		ppt = npn
+	}
+	ntn := (npn + ppt - 1) / ppt
+	kc := kn.kc
+	if kc > k {
+		kc = k
+	}
+	bsize := kc * ppt * nr
+	bufs := make([]*buffer, parallel.Workers(workers))
+	tmps := make([][]float32, len(bufs))
+
+	for i0 := 0; i0 < m; i0 += mb {
+		rows := min(mb, m-i0)
+		np := (rows + mr - 1) / mr
+		abuf := getBuffer(np * mr * k)
+		ap := abuf.f
+		parallel.For(np, workers, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				packA(ap[r*mr*k:(r+1)*mr*k], transA, a, lda, i0+r*mr, min(mr, rows-r*mr), k, mr)
+			}
+		})
+		ntm := 1
+		if ntn < want {
+			// Too few column blocks to go round: split the rows too, keeping ≥ ~96 rows a task.
+			ntm = min((want+ntn-1)/ntn, max(1, np*mr/96))
+		}
+		pmt := (np + ntm - 1) / ntm
+		ntm = (np + pmt - 1) / pmt
+		parallel.Tasks(ntm*ntn, workers, func(w, t int) {
+			tm, tn := t%ntm, t/ntm
+			if bufs[w] == nil {
+				bufs[w] = getBuffer(bsize)
+				tmps[w] = make([]float32, mr*nr)
+			}
+			bp, tmp := bufs[w].f, tmps[w]
+			pr0, pr1 := tm*pmt, min(np, (tm+1)*pmt)
+			jp0, jp1 := tn*ppt, min(npn, (tn+1)*ppt)
+			col0 := jp0 * nr
+			cols := min(n, jp1*nr) - col0
+			mcp := max(1, kn.mc/mr)
+			for pc := 0; pc < k; pc += kc {
+				kcb := min(kc, k-pc)
+				packB(bp, transB, b, ldb, pc, kcb, col0, cols, nr)
+				be := beta
+				if pc > 0 {
+					be = 1
+				}
+				for ic := pr0; ic < pr1; ic += mcp {
+					ie := min(pr1, ic+mcp)
+					for jp := jp0; jp < jp1; jp++ {
+						bpp := &bp[(jp-jp0)*kcb*nr]
+						j := jp * nr
+						wd := min(nr, n-j)
+						for r := ic; r < ie; r++ {
+							i := i0 + r*mr
+							h := min(mr, i0+rows-i)
+							app := &ap[r*mr*k+pc*mr]
+							if h == mr && wd == nr {
+								kn.fn(kcb, app, bpp, &c[i*ldc+j], ldc, alpha, be)
+								continue
+							}
+							kn.fn(kcb, app, bpp, &tmp[0], nr, 1, 0)
+							for ii := 0; ii < h; ii++ {
+								crow := c[(i+ii)*ldc+j : (i+ii)*ldc+j+wd]
+								trow := tmp[ii*nr : ii*nr+wd]
+								if be == 0 {
+									for jj := range crow {
+										crow[jj] = alpha * trow[jj]
+									}
+								} else {
+									for jj := range crow {
+										crow[jj] = alpha*trow[jj] + be*crow[jj]
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		})
+		putBuffer(abuf)
+	}
+	for _, bf := range bufs {
+		if bf != nil {
+			putBuffer(bf)
+		}
+	}
+}
+
+// packA copies rows i0..i0+h of op(A), all k columns, into dst as one panel of mr rows,
+// k-major: dst[p*mr+i] = op(A)[i0+i][p]; rows h..mr are zero. len(dst) = mr*k.
+func packA(dst []float32, transA bool, a []float32, lda, i0, h, k, mr int) {
+	if transA {
+		// op(A)[i][p] = a[p*lda+i]: each k step is a contiguous run of h floats.
+		for p := 0; p < k; p++ {
+			d := dst[p*mr : p*mr+mr]
+			n := copy(d, a[p*lda+i0:p*lda+i0+h])
+			clear(d[n:])
+		}
+		return
+	}
+	if h == mr && mr == 12 {
+		packA12(dst, a, lda, i0, k)
+		return
+	}
+	if h < mr {
+		clear(dst)
+	}
+	for i := 0; i < h; i++ {
+		row := a[(i0+i)*lda : (i0+i)*lda+k]
+		d := dst[i:]
+		for p, v := range row {
+			d[p*mr] = v
+		}
+	}
+}
+
+// packA12 is packA for a full 12-row panel of A stored untransposed.
+func packA12(dst []float32, a []float32, lda, i0, k int) {
+	r0 := a[(i0+0)*lda : (i0+0)*lda+k]
+	r1 := a[(i0+1)*lda : (i0+1)*lda+k]
+	r2 := a[(i0+2)*lda : (i0+2)*lda+k]
+	r3 := a[(i0+3)*lda : (i0+3)*lda+k]
+	r4 := a[(i0+4)*lda : (i0+4)*lda+k]
+	r5 := a[(i0+5)*lda : (i0+5)*lda+k]
+	r6 := a[(i0+6)*lda : (i0+6)*lda+k]
+	r7 := a[(i0+7)*lda : (i0+7)*lda+k]
+	r8 := a[(i0+8)*lda : (i0+8)*lda+k]
+	r9 := a[(i0+9)*lda : (i0+9)*lda+k]
+	r10 := a[(i0+10)*lda : (i0+10)*lda+k]
+	r11 := a[(i0+11)*lda : (i0+11)*lda+k]
+	dst = dst[:12*k]
+	for p := range r0 {
+		d := dst[12*p : 12*p+12 : 12*p+12]
+		d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
+		d[4], d[5], d[6], d[7] = r4[p], r5[p], r6[p], r7[p]
+		d[8], d[9], d[10], d[11] = r8[p], r9[p], r10[p], r11[p]
+	}
+}
+
+// packB copies op(B)[pc:pc+kcb, j0:j0+cols] into dst as panels of nr columns, each k-major:
+// panel q holds dst[q*kcb*nr + p*nr + j] = op(B)[pc+p][j0+q*nr+j]; columns past cols are zero.
+func packB(dst []float32, transB bool, b []float32, ldb, pc, kcb, j0, cols, nr int) {
+	nq := (cols + nr - 1) / nr
+	if !transB {
+		for p := 0; p < kcb; p++ {
+			row := b[(pc+p)*ldb+j0 : (pc+p)*ldb+j0+cols]
+			for q := 0; q < nq; q++ {
+				d := dst[q*kcb*nr+p*nr : q*kcb*nr+p*nr+nr]
+				n := copy(d, row[q*nr:])
+				clear(d[n:])
+			}
+		}
+		return
+	}
+	// op(B)[p][j] = b[j*ldb+p]: gather columns.
+	for q := 0; q < nq; q++ {
+		panel := dst[q*kcb*nr : (q+1)*kcb*nr]
+		w := min(nr, cols-q*nr)
+		if w < nr {
+			clear(panel)
+		}
+		for j := 0; j < w; j++ {
+			col := b[(j0+q*nr+j)*ldb+pc : (j0+q*nr+j)*ldb+pc+kcb]
+			d := panel[j:]
+			for p, v := range col {
+				d[p*nr] = v
+			}
+		}
+	}
+}
+
+// buffer is a 64-byte aligned scratch slice, recycled through bufPool.
+type buffer struct {
+	raw []float32
+	f   []float32
+}
+
+var bufPool sync.Pool
+
+// getBuffer returns a buffer of n floats (contents undefined) aligned to 64 bytes.
+func getBuffer(n int) *buffer {
+	if v := bufPool.Get(); v != nil {
+		bf := v.(*buffer)
+		if cap(bf.raw) >= n+16 {
+			bf.f = align64(bf.raw[:cap(bf.raw)])[:n]
+			return bf
+		}
+	}
+	raw := make([]float32, n+16)
+	return &buffer{raw: raw, f: align64(raw)[:n]}
+}
+
+func putBuffer(bf *buffer) { bufPool.Put(bf) }
+
+func align64(s []float32) []float32 {
+	off := int(uintptr(unsafe.Pointer(&s[0])) & 63 / 4)
+	if off == 0 {
+		return s
+	}
+	return s[16-off:]
+}

@@ -1,0 +1,280 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"os"
+	"testing"
+)
+
+// eps is the float32 unit roundoff (2^-24) scaled to the machine epsilon 2^-23.
+const eps = 1.0 / (1 << 23)
+
+// withImpl runs f once per implementation this CPU has (asm AVX-512, asm AVX2, pure Go),
+// restoring the selection afterwards.
+func withImpl(t *testing.T, f func(t *testing.T)) {
+	old := Impl()
+	defer SetImpl(old)
+	for _, name := range Impls() {
+		if err := SetImpl(name); err != nil {
+			t.Fatal(err)
+		}
+		t.Run(name, f)
+	}
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = 2*r.Float32() - 1
+	}
+	return s
+}
+
+func maxAbs(s []float32) float64 {
+	var m float64
+	for _, v := range s {
+		m = math.Max(m, math.Abs(float64(v)))
+	}
+	return m
+}
+
+type problem struct {
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	pad            int // extra elements per row of A, B and C
+	nanC           bool
+}
+
+func (p problem) String() string {
+	t := func(b bool) string {
+		if b {
+			return "T"
+		}
+		return "N"
+	}
+	return fmt.Sprintf("%s%s/m%d_n%d_k%d/a%g_b%g/pad%d", t(p.transA), t(p.transB), p.m, p.n, p.k, p.alpha, p.beta, p.pad)
+}
+
+// check runs Sgemm and SgemmRef on the same random data and compares them.
+// Tolerance: |ours-ref| ≤ 2*K*max|a|*max|b|*|alpha|*eps + 2*|beta|*max|C|*eps + 1e-30 per
+// element; both sum K products in float32, in different orders (and ours with FMA).
+// Elements of C outside the M×N window (the row padding) must be left untouched.
+func check(t *testing.T, r *rand.Rand, p problem) {
+	t.Helper()
+	ar, ac := p.m, p.k
+	if p.transA {
+		ar, ac = p.k, p.m
+	}
+	br, bc := p.k, p.n
+	if p.transB {
+		br, bc = p.n, p.k
+	}
+	lda, ldb, ldc := ac+p.pad, bc+p.pad, p.n+p.pad
+	a := randSlice(r, max(0, ar*lda))
+	b := randSlice(r, max(0, br*ldb))
+	c := randSlice(r, max(0, p.m*ldc))
+	if p.nanC {
+		for i := range c {
+			if i%3 != 1 {
+				c[i] = float32(math.NaN())
+			}
+		}
+	}
+	want := append([]float32(nil), c...)
+	SgemmRef(p.transA, p.transB, p.m, p.n, p.k, p.alpha, a, lda, b, ldb, p.beta, want, ldc)
+	got := append([]float32(nil), c...)
+	Sgemm(p.transA, p.transB, p.m, p.n, p.k, p.alpha, a, lda, b, ldb, p.beta, got, ldc)
+	maxC := 0.0
+	if !p.nanC {
+		maxC = maxAbs(c)
+	}
+	tol := 2*float64(p.k)*maxAbs(a)*maxAbs(b)*math.Abs(float64(p.alpha))*eps + 2*math.Abs(float64(p.beta))*maxC*eps + 1e-30
+	bad := 0
+	for i := 0; i < p.m; i++ {
+		for j := 0; j < ldc; j++ {
+			x := i*ldc + j
+			g, w := got[x], want[x]
+			if j >= p.n {
+				if math.Float32bits(g) != math.Float32bits(c[x]) {
+					t.Fatalf("%v: C[%d][%d] in the row padding changed: %v -> %v", p, i, j, c[x], g)
+				}
+				continue
+			}
+			if math.IsNaN(float64(g)) || math.Abs(float64(g-w)) > tol {
+				bad++
+				if bad <= 3 {
+					t.Errorf("%v: C[%d][%d] = %v, reference %v (tol %g)", p, i, j, g, w, tol)
+				}
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%v: %d of %d elements differ", p, bad, p.m*p.n)
+	}
+}
+
+var edgeSizes = []int{1, 2, 7, 12, 13, 31, 33, 48, 63, 65, 129}
+
+func TestSgemmEdgeSizes(t *testing.T) {
+	withImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(1))
+		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+			for _, m := range edgeSizes {
+				for _, n := range edgeSizes {
+					k := edgeSizes[r.Intn(len(edgeSizes))]
+					check(t, r, problem{transA: tr[0], transB: tr[1], m: m, n: n, k: k, alpha: 1, beta: 0, pad: r.Intn(3)})
+				}
+			}
+		}
+	})
+}
+
+func TestSgemmAlphaBeta(t *testing.T) {
+	withImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(2))
+		ab := [][2]float32{{1, 0}, {1, 1}, {0.5, -2}, {-1.5, 0.25}, {0, 0}, {0, 1.5}, {2, float32(math.Copysign(0, -1))}}
+		for _, x := range ab {
+			for _, nan := range []bool{false, true} {
+				if nan && x[1] != 0 {
+					continue
+				}
+				for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}} {
+					p := problem{transA: tr[0], transB: tr[1], m: 37, n: 70, k: 300, alpha: x[0], beta: x[1], pad: 5, nanC: nan}
+					check(t, r, p)
+				}
+			}
+		}
+	})
+}
+
+// TestSgemmBlocking covers K past several kc blocks, many tasks, the row split for narrow
+// C, several packed-A row blocks, and 1 and 2 threads.
+func TestSgemmBlocking(t *testing.T) {
+	defer SetThreads(0)
+	oldPack := maxPackA
+	defer func() { maxPackA = oldPack }()
+	withImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(3))
+		for _, th := range []int{1, 2, 3} {
+			SetThreads(th)
+			for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+				maxPackA = oldPack
+				check(t, r, problem{transA: tr[0], transB: tr[1], m: 131, n: 517, k: 600, alpha: 0.75, beta: 0.5, pad: 3})
+				check(t, r, problem{transA: tr[0], transB: tr[1], m: 700, n: 40, k: 129, alpha: 1, beta: 0, pad: 1, nanC: true})
+				maxPackA = 40 * 100 // a few rows per packed block of A
+				check(t, r, problem{transA: tr[0], transB: tr[1], m: 95, n: 130, k: 257, alpha: -1, beta: 1, pad: 2})
+			}
+		}
+	})
+}
+
+func TestSgemmRandomShapes(t *testing.T) {
+	withImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(4))
+		for it := 0; it < 60; it++ {
+			p := problem{
+				transA: r.Intn(2) == 0, transB: r.Intn(2) == 0,
+				m: 1 + r.Intn(150), n: 1 + r.Intn(150), k: 1 + r.Intn(300),
+				alpha: float32(r.NormFloat64()), beta: []float32{0, 1, float32(r.NormFloat64())}[r.Intn(3)],
+				pad: r.Intn(9), nanC: r.Intn(4) == 0,
+			}
+			if p.beta != 0 {
+				p.nanC = false
+			}
+			check(t, r, p)
+		}
+	})
+}
+
+func TestSgemmZeroSizes(t *testing.T) {
+	c := []float32{1, 2, 3, 4}
+	Sgemm(false, false, 2, 2, 0, 1, nil, 0, nil, 2, 3, c, 2)
+	for i, v := range []float32{3, 6, 9, 12} {
+		if c[i] != v {
+			t.Fatalf("k=0: C = %v, want beta*C", c)
+		}
+	}
+	Sgemm(false, false, 0, 5, 5, 1, nil, 5, nil, 5, 0, nil, 5) // m = 0: nothing to do
+	nan := float32(math.NaN())
+	c = []float32{nan, nan}
+	Sgemm(false, false, 1, 2, 0, 1, nil, 0, nil, 2, 0, c, 2)
+	if c[0] != 0 || c[1] != 0 {
+		t.Fatalf("k=0, beta=0: C = %v, want zeros", c)
+	}
+}
+
+func TestSgemmPanicsOnShortSlices(t *testing.T) {
+	cases := []struct {
+		name string
+		f    func()
+	}{
+		{"short C", func() {
+			Sgemm(false, false, 4, 4, 4, 1, make([]float32, 16), 4, make([]float32, 16), 4, 0, make([]float32, 15), 4)
+		}},
+		{"short A", func() {
+			Sgemm(false, false, 4, 4, 4, 1, make([]float32, 15), 4, make([]float32, 16), 4, 0, make([]float32, 16), 4)
+		}},
+		{"short B^T", func() {
+			Sgemm(false, true, 4, 5, 4, 1, make([]float32, 16), 4, make([]float32, 16), 4, 0, make([]float32, 20), 5)
+		}},
+		{"ldc < n", func() {
+			Sgemm(false, false, 4, 4, 4, 1, make([]float32, 16), 4, make([]float32, 16), 4, 0, make([]float32, 64), 3)
+		}},
+	}
+	for _, tc := range cases {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", tc.name)
+				}
+			}()
+			tc.f()
+		}()
+	}
+}
+
+func TestSgemmStrided(t *testing.T) {
+	withImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(5))
+		// Attention-like: (B*NH) products of T×hs by (T×hs)^T, then T×T by T×hs.
+		const batch, T, hs = 6, 33, 16
+		q := randSlice(r, batch*T*hs)
+		kk := randSlice(r, batch*T*hs)
+		att := randSlice(r, batch*T*T)
+		want := append([]float32(nil), att...)
+		for i := 0; i < batch; i++ {
+			SgemmRef(false, true, T, T, hs, 0.25, q[i*T*hs:], hs, kk[i*T*hs:], hs, 0, want[i*T*T:], T)
+		}
+		SgemmStrided(false, true, T, T, hs, 0.25, q, hs, T*hs, kk, hs, T*hs, 0, att, T, T*T, batch)
+		tol := 2 * hs * eps * 0.25
+		for i := range att {
+			if d := math.Abs(float64(att[i] - want[i])); d > tol {
+				t.Fatalf("att[%d] = %v, reference %v", i, att[i], want[i])
+			}
+		}
+		out := randSlice(r, batch*T*hs)
+		want = append([]float32(nil), out...)
+		for i := 0; i < batch; i++ {
+			SgemmRef(false, false, T, hs, T, 1, att[i*T*T:], T, kk[i*T*hs:], hs, 1, want[i*T*hs:], hs)
+		}
+		SgemmStrided(false, false, T, hs, T, 1, att, T, T*T, kk, hs, T*hs, 1, out, hs, T*hs, batch)
+		tol = 2*T*eps*maxAbs(att) + 2*eps
+		for i := range out {
+			if d := math.Abs(float64(out[i] - want[i])); d > tol {
+				t.Fatalf("out[%d] = %v, reference %v", i, out[i], want[i])
+			}
+		}
+	})
+}
+
+func TestNoAsmEnv(t *testing.T) {
+	if os.Getenv("CPO_NOASM") == "1" && Impl() != "go" {
+		t.Fatalf("CPO_NOASM=1 but Sgemm uses %q", Impl())
+	}
+	if err := SetImpl("no-such-kernel"); err == nil {
+		t.Fatal("SetImpl accepted an unknown name")
+	}
+}

@@ -1,0 +1,112 @@
+package gemm
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/cpo-toolchain/cpo/pkg/parallel"
+)
+
+// kernel is one micro-kernel with the blocking sizes tuned for it.
+type kernel struct {
+	name   string
+	mr, nr int // register tile: MR rows × NR columns of C
+	kc     int // depth of a packed block (K direction)
+	mc     int // rows of packed A walked per B micro-panel (A block kept in L2)
+	nc     int // most columns of B packed by one task
+	// fn computes C[i*ldc+j] = alpha*Σ_p a[p*mr+i]*b[p*nr+j] + beta*C[i*ldc+j] for the
+	// mr×nr tile at c; C is not read when beta is +0.
+	fn func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+}
+
+var goKernel = &kernel{name: "go", mr: 4, nr: 4, kc: 256, mc: 128, nc: 512, fn: sgemmKernelGo}
+
+// kernels lists the implementations this CPU runs, fastest first; filled by init.
+var kernels []*kernel
+
+var impl atomic.Pointer[kernel]
+
+func init() {
+	kernels = append(asmKernels(), goKernel)
+	impl.Store(kernels[0])
+	if os.Getenv("CPO_NOASM") == "1" {
+		impl.Store(goKernel)
+	}
+}
+
+// Impls lists the implementations available on this CPU, fastest first ("avx512", "avx2",
+// "go"); "go" is always present.
+func Impls() []string {
+	var s []string
+	for _, k := range kernels {
+		s = append(s, k.name)
+	}
+	return s
+}
+
+// Impl reports the implementation Sgemm uses now.
+func Impl() string { return impl.Load().name }
+
+// SetImpl selects the implementation Sgemm uses (one of Impls()), for tests and benchmarks.
+// It returns an error, leaving the selection unchanged, if this CPU cannot run it.
+func SetImpl(name string) error {
+	for _, k := range kernels {
+		if k.name == name {
+			impl.Store(k)
+			return nil
+		}
+	}
+	return fmt.Errorf("gemm: implementation %q not available on this CPU (have %v)", name, Impls())
+}
+
+func workersDefault() int { return runtime.GOMAXPROCS(0) }
+
+func runBatch(n, workers int, fn func(i int)) {
+	parallel.Tasks(n, workers, func(_, i int) { fn(i) })
+}
+
+// sgemmKernelGo is the pure Go 4×4 micro-kernel (same contract as kernel.fn).
+func sgemmKernelGo(k int, a, b, c *float32, ldc int, alpha, beta float32) {
+	as := unsafe.Slice(a, 4*k)
+	bs := unsafe.Slice(b, 4*k)
+	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 float32
+	for p := 0; p < k; p++ {
+		ap := as[4*p : 4*p+4 : 4*p+4]
+		bp := bs[4*p : 4*p+4 : 4*p+4]
+		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
+		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c02 += a0 * b2
+		c03 += a0 * b3
+		c10 += a1 * b0
+		c11 += a1 * b1
+		c12 += a1 * b2
+		c13 += a1 * b3
+		c20 += a2 * b0
+		c21 += a2 * b1
+		c22 += a2 * b2
+		c23 += a2 * b3
+		c30 += a3 * b0
+		c31 += a3 * b1
+		c32 += a3 * b2
+		c33 += a3 * b3
+	}
+	cs := unsafe.Slice(c, 3*ldc+4)
+	acc := [16]float32{c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33}
+	for i := 0; i < 4; i++ {
+		row := cs[i*ldc : i*ldc+4 : i*ldc+4]
+		r := acc[4*i : 4*i+4 : 4*i+4]
+		if beta == 0 {
+			row[0], row[1], row[2], row[3] = alpha*r[0], alpha*r[1], alpha*r[2], alpha*r[3]
+		} else {
+			row[0] = alpha*r[0] + beta*row[0]
+			row[1] = alpha*r[1] + beta*row[1]
+			row[2] = alpha*r[2] + beta*row[2]
+			row[3] = alpha*r[3] + beta*row[3]
+		}
+	}
+}
