@@ -1,0 +1,189 @@
+package model
+
+import (
+	"math"
+	"runtime"
+
+	"github.com/cpo-toolchain/cpo/pkg/gemm"
+)
+
+// Causal self-attention over a packed batch. qkv (N, QKV) holds in every row the query
+// heads, then the key heads, then the value heads: QKV = (NH + 2*NKV)*hd, which for
+// GPT-2 is exactly the [q | k | v] split of c_attn's output. Query head h reads key/value
+// head h/(NH/NKV) (grouped-query attention; NKV = NH is plain multi-head attention).
+// Attention is computed per (sequence, head) with a T×T scratch per worker, so memory
+// never grows with the square of the whole batch; the forward pass keeps only the
+// log-sum-exp of every softmax row, and the backward pass recomputes the probabilities.
+
+// attnShape describes the head layout shared by the attention functions.
+type attnShape struct {
+	NH, NKV, hd int
+}
+
+func (a attnShape) qkvDim() int      { return (a.NH + 2*a.NKV) * a.hd }
+func (a attnShape) outDim() int      { return a.NH * a.hd }
+func (a attnShape) kvHead(h int) int { return h / (a.NH / a.NKV) }
+
+// scratchFor returns per-worker buffers of at least n floats each, growing *buf.
+func scratchFor(buf *[][]float32, workers, n int) [][]float32 {
+	for len(*buf) < workers {
+		*buf = append(*buf, nil)
+	}
+	for w := 0; w < workers; w++ {
+		if cap((*buf)[w]) < n {
+			(*buf)[w] = make([]float32, n)
+		}
+		(*buf)[w] = (*buf)[w][:n]
+	}
+	return *buf
+}
+
+// softmaxCausalRows turns row t (t < nq) of s (nq, ls), whose first off+t+1 entries are
+// visible, into probabilities, zeroes the masked rest, and returns each row's
+// log-sum-exp via setLSE(t, lse).
+func softmaxCausalRows(s []float32, nq, nk, ls, off int, setLSE func(t int, lse float32)) {
+	for t := 0; t < nq; t++ {
+		row := s[t*ls : t*ls+nk]
+		vis := row[:off+t+1]
+		mx := vis[0]
+		for _, v := range vis {
+			mx = max(mx, v)
+		}
+		var sum float64
+		for j, v := range vis {
+			e := math.Exp(float64(v - mx))
+			vis[j] = float32(e)
+			sum += e
+		}
+		inv := float32(1 / sum)
+		for j := range vis {
+			vis[j] *= inv
+		}
+		clear(row[off+t+1:])
+		if setLSE != nil {
+			setLSE(t, float32(float64(mx)+math.Log(sum)))
+		}
+	}
+}
+
+// attentionForward: att (N, NH*hd) = softmax(q·k^T/sqrt(hd), causal within each
+// sequence)·v, from qkv (N, QKV); lse (N, NH) receives each softmax row's log-sum-exp.
+// starts (nseq+1) delimit the sequences; scratch is per-worker storage (grown here).
+func attentionForward(att, lse, qkv []float32, starts []int, a attnShape, scratch *[][]float32) {
+	nseq := len(starts) - 1
+	maxT := 0
+	for i := 0; i < nseq; i++ {
+		maxT = max(maxT, starts[i+1]-starts[i])
+	}
+	ld, od := a.qkvDim(), a.outDim()
+	scale := float32(1 / math.Sqrt(float64(a.hd)))
+	workers := runtime.GOMAXPROCS(0)
+	sc := scratchFor(scratch, workers, maxT*maxT)
+	parallelTasks(nseq*a.NH, workers, func(w, task int) {
+		i, h := task/a.NH, task%a.NH
+		s0, T := starts[i], starts[i+1]-starts[i]
+		if T == 0 {
+			return
+		}
+		kv := a.kvHead(h)
+		q := qkv[s0*ld+h*a.hd:]
+		k := qkv[s0*ld+(a.NH+kv)*a.hd:]
+		v := qkv[s0*ld+(a.NH+a.NKV+kv)*a.hd:]
+		s := sc[w][:T*T]
+		gemm.Sgemm(false, true, T, T, a.hd, scale, q, ld, k, ld, 0, s, T)
+		softmaxCausalRows(s, T, T, T, 0, func(t int, l float32) { lse[(s0+t)*a.NH+h] = l })
+		gemm.Sgemm(false, false, T, a.hd, T, 1, s, T, v, ld, 0, att[s0*od+h*a.hd:], od)
+	})
+}
+
+// attentionBackward writes dqkv (N, QKV), overwriting it, from datt (N, NH*hd), the
+// forward input qkv and the saved lse (N, NH). Work is split over (sequence, kv head),
+// and the query heads of a group are accumulated in order, so no two workers write the
+// same dk/dv.
+func attentionBackward(dqkv, datt, qkv, lse []float32, starts []int, a attnShape, scratch *[][]float32) {
+	nseq := len(starts) - 1
+	maxT := 0
+	for i := 0; i < nseq; i++ {
+		maxT = max(maxT, starts[i+1]-starts[i])
+	}
+	ld, od := a.qkvDim(), a.outDim()
+	scale := float32(1 / math.Sqrt(float64(a.hd)))
+	G := a.NH / a.NKV
+	workers := runtime.GOMAXPROCS(0)
+	sc := scratchFor(scratch, workers, 2*maxT*maxT)
+	parallelTasks(nseq*a.NKV, workers, func(w, task int) {
+		i, kv := task/a.NKV, task%a.NKV
+		s0, T := starts[i], starts[i+1]-starts[i]
+		if T == 0 {
+			return
+		}
+		p, dp := sc[w][:T*T], sc[w][T*T:2*T*T]
+		k := qkv[s0*ld+(a.NH+kv)*a.hd:]
+		v := qkv[s0*ld+(a.NH+a.NKV+kv)*a.hd:]
+		dk := dqkv[s0*ld+(a.NH+kv)*a.hd:]
+		dv := dqkv[s0*ld+(a.NH+a.NKV+kv)*a.hd:]
+		for h := kv * G; h < (kv+1)*G; h++ {
+			q := qkv[s0*ld+h*a.hd:]
+			dq := dqkv[s0*ld+h*a.hd:]
+			do := datt[s0*od+h*a.hd:]
+			// p = softmax(scale q·k^T) recomputed from the saved log-sum-exp.
+			gemm.Sgemm(false, true, T, T, a.hd, scale, q, ld, k, ld, 0, p, T)
+			for t := 0; t < T; t++ {
+				l := float64(lse[(s0+t)*a.NH+h])
+				row := p[t*T : (t+1)*T]
+				for j := 0; j <= t; j++ {
+					row[j] = float32(math.Exp(float64(row[j]) - l))
+				}
+				clear(row[t+1:])
+			}
+			// dp = do·v^T, then ds = p*(dp - sum_j p*dp) in place.
+			gemm.Sgemm(false, true, T, T, a.hd, 1, do, od, v, ld, 0, dp, T)
+			for t := 0; t < T; t++ {
+				pr, dr := p[t*T:(t+1)*T], dp[t*T:(t+1)*T]
+				var d float64
+				for j := 0; j <= t; j++ {
+					d += float64(pr[j] * dr[j])
+				}
+				df := float32(d)
+				for j := 0; j <= t; j++ {
+					dr[j] = pr[j] * (dr[j] - df)
+				}
+				clear(dr[t+1:])
+			}
+			var beta float32
+			if h > kv*G {
+				beta = 1
+			}
+			gemm.Sgemm(false, false, T, a.hd, T, scale, dp, T, k, ld, 0, dq, ld)
+			gemm.Sgemm(true, false, T, a.hd, T, scale, dp, T, q, ld, beta, dk, ld)
+			gemm.Sgemm(true, false, T, a.hd, T, 1, p, T, do, od, beta, dv, ld)
+		}
+	})
+}
+
+// cacheAttentionForward is attention for incremental decoding. For every listed slot i,
+// the n[i] new query rows of qkv (M, QKV), packed from row r0[i], attend to the slot's
+// cached keys and values kc, vc (slot's rows of (maxLen, NKV*hd), which already hold the
+// new tokens) at positions < past[i] + j + 1 for new token j. att is (M, NH*hd).
+func cacheAttentionForward(att, qkv []float32, kc, vc [][]float32, r0, n, past []int, a attnShape, scratch *[][]float32) {
+	ld, od, kd := a.qkvDim(), a.outDim(), a.NKV*a.hd
+	scale := float32(1 / math.Sqrt(float64(a.hd)))
+	need := 0
+	for i := range n {
+		need = max(need, n[i]*(past[i]+n[i]))
+	}
+	workers := runtime.GOMAXPROCS(0)
+	sc := scratchFor(scratch, workers, need)
+	parallelTasks(len(n)*a.NH, workers, func(w, task int) {
+		i, h := task/a.NH, task%a.NH
+		nq, nk := n[i], past[i]+n[i]
+		if nq == 0 {
+			return
+		}
+		kv := a.kvHead(h)
+		s := sc[w][:nq*nk]
+		gemm.Sgemm(false, true, nq, nk, a.hd, scale, qkv[r0[i]*ld+h*a.hd:], ld, kc[i][kv*a.hd:], kd, 0, s, nk)
+		softmaxCausalRows(s, nq, nk, nk, past[i], nil)
+		gemm.Sgemm(false, false, nq, a.hd, nk, 1, s, nk, vc[i][kv*a.hd:], kd, 0, att[r0[i]*od+h*a.hd:], od)
+	})
+}

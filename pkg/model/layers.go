@@ -1,0 +1,448 @@
+package model
+
+import (
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cpo-toolchain/cpo/pkg/gemm"
+)
+
+// This file holds the position-wise layers, each a xxxForward / xxxBackward pair.
+// Backward functions ADD into parameter gradients; whether they add into or overwrite the
+// input gradient is stated per function.
+
+// parallelFor splits [0, n) into contiguous chunks of at least grain items and runs fn on
+// them with at most GOMAXPROCS goroutines. fn must only write outputs owned by its range,
+// so the result does not depend on the split.
+func parallelFor(n, grain int, fn func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	if grain < 1 {
+		grain = 1
+	}
+	w := runtime.GOMAXPROCS(0)
+	if mw := (n + grain - 1) / grain; w > mw {
+		w = mw
+	}
+	if w <= 1 {
+		fn(0, n)
+		return
+	}
+	chunk := (n + w - 1) / w
+	var wg sync.WaitGroup
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// parallelTasks runs fn(worker, task) for task in [0, n) on at most workers goroutines;
+// worker < workers indexes per-worker scratch. Tasks must write disjoint outputs.
+func parallelTasks(n, workers int, fn func(worker, task int)) {
+	if workers > n {
+		workers = n
+	}
+	if workers <= 1 {
+		for t := 0; t < n; t++ {
+			fn(0, t)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				t := int(next.Add(1)) - 1
+				if t >= n {
+					return
+				}
+				fn(w, t)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// grainRows is the number of rows of width c worth one goroutine.
+func grainRows(c int) int { return max(1, 32768/max(c, 1)) }
+
+// colSums adds to dst[j] (j < C) the sum over rows t < N of f(t, j), rows in increasing
+// order for every column, split over blocks of columns: deterministic for any worker count.
+func colSums(dst []float32, N, C int, f func(t, jlo, jhi int, acc []float32)) {
+	const block = 64
+	nb := (C + block - 1) / block
+	parallelFor(nb, max(1, 4096/max(N, 1)), func(lo, hi int) {
+		acc := make([]float32, block)
+		for b := lo; b < hi; b++ {
+			jlo, jhi := b*block, min(C, (b+1)*block)
+			a := acc[:jhi-jlo]
+			clear(a)
+			for t := 0; t < N; t++ {
+				f(t, jlo, jhi, a)
+			}
+			for j := range a {
+				dst[jlo+j] += a[j]
+			}
+		}
+	})
+}
+
+// encoderForward: out (N, C) = wte[tokens[t]] + wpe[pos[t]] (wpe nil for Llama).
+// tokens, pos (N); wte (V, C); wpe (MaxSeqLen, C).
+func encoderForward(out []float32, tokens, pos []int32, wte, wpe []float32, C int) {
+	parallelFor(len(tokens), grainRows(C), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			o := out[t*C : (t+1)*C]
+			copy(o, wte[int(tokens[t])*C:])
+			if wpe != nil {
+				p := wpe[int(pos[t])*C:]
+				for j := range o {
+					o[j] += p[j]
+				}
+			}
+		}
+	})
+}
+
+// encoderBackward adds dout (N, C) into dwte (V, C) rows tokens[t] and dwpe (MaxSeqLen, C)
+// rows pos[t] (dwpe nil for Llama), rows in increasing t for every column.
+func encoderBackward(dwte, dwpe []float32, dout []float32, tokens, pos []int32, C int) {
+	const block = 64
+	nb := (C + block - 1) / block
+	parallelFor(nb, 1, func(lo, hi int) {
+		for b := lo; b < hi; b++ {
+			jlo, jhi := b*block, min(C, (b+1)*block)
+			for t := range tokens {
+				d := dout[t*C+jlo : t*C+jhi]
+				w := dwte[int(tokens[t])*C+jlo : int(tokens[t])*C+jhi]
+				for j := range d {
+					w[j] += d[j]
+				}
+				if dwpe != nil {
+					p := dwpe[int(pos[t])*C+jlo : int(pos[t])*C+jhi]
+					for j := range d {
+						p[j] += d[j]
+					}
+				}
+			}
+		}
+	})
+}
+
+// layernormForward: out (N, C) = (inp - mean) * rstd * w + b per row; mean, rstd (N) are
+// kept for the backward pass. Statistics are accumulated in float64.
+func layernormForward(out, mean, rstd, inp, w, b []float32, N, C int, eps float64) {
+	parallelFor(N, grainRows(C), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			x := inp[t*C : (t+1)*C]
+			var s float64
+			for _, v := range x {
+				s += float64(v)
+			}
+			m := s / float64(C)
+			var ss float64
+			for _, v := range x {
+				d := float64(v) - m
+				ss += d * d
+			}
+			r := 1 / math.Sqrt(ss/float64(C)+eps)
+			mf, rf := float32(m), float32(r)
+			o := out[t*C : (t+1)*C]
+			for j, v := range x {
+				o[j] = (v-mf)*rf*w[j] + b[j]
+			}
+			mean[t], rstd[t] = mf, rf
+		}
+	})
+}
+
+// layernormBackward ADDS into dinp (N, C), dw and db (C), given dout (N, C), the input
+// inp (N, C) and the saved mean, rstd (N).
+func layernormBackward(dinp, dw, db, dout, inp, w, mean, rstd []float32, N, C int) {
+	parallelFor(N, grainRows(C), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			x, d, di := inp[t*C:(t+1)*C], dout[t*C:(t+1)*C], dinp[t*C:(t+1)*C]
+			m, r := mean[t], rstd[t]
+			var sd, sdn float64 // mean of dnorm and of dnorm*norm
+			for j, v := range x {
+				n := (v - m) * r
+				dn := d[j] * w[j]
+				sd += float64(dn)
+				sdn += float64(dn * n)
+			}
+			a, bb := float32(sd/float64(C)), float32(sdn/float64(C))
+			for j, v := range x {
+				n := (v - m) * r
+				di[j] += r * (d[j]*w[j] - a - n*bb)
+			}
+		}
+	})
+	colSums(dw, N, C, func(t, jlo, jhi int, acc []float32) {
+		m, r := mean[t], rstd[t]
+		x, d := inp[t*C+jlo:t*C+jhi], dout[t*C+jlo:t*C+jhi]
+		for j := range acc {
+			acc[j] += d[j] * (x[j] - m) * r
+		}
+	})
+	colSums(db, N, C, func(t, jlo, jhi int, acc []float32) {
+		d := dout[t*C+jlo : t*C+jhi]
+		for j := range acc {
+			acc[j] += d[j]
+		}
+	})
+}
+
+// rmsnormForward: out (N, C) = inp * rstd * w per row, rstd = 1/sqrt(mean(inp^2)+eps)
+// (N) kept for the backward pass.
+func rmsnormForward(out, rstd, inp, w []float32, N, C int, eps float64) {
+	parallelFor(N, grainRows(C), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			x := inp[t*C : (t+1)*C]
+			var ss float64
+			for _, v := range x {
+				ss += float64(v) * float64(v)
+			}
+			r := float32(1 / math.Sqrt(ss/float64(C)+eps))
+			o := out[t*C : (t+1)*C]
+			for j, v := range x {
+				o[j] = v * r * w[j]
+			}
+			rstd[t] = r
+		}
+	})
+}
+
+// rmsnormBackward ADDS into dinp (N, C) and dw (C), given dout (N, C), inp (N, C) and the
+// saved rstd (N). With n = x*r: dx = r*(dn - n*mean(dn*n)), dn = dout*w.
+func rmsnormBackward(dinp, dw, dout, inp, w, rstd []float32, N, C int) {
+	parallelFor(N, grainRows(C), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			x, d, di := inp[t*C:(t+1)*C], dout[t*C:(t+1)*C], dinp[t*C:(t+1)*C]
+			r := rstd[t]
+			var sdn float64
+			for j, v := range x {
+				sdn += float64(d[j] * w[j] * v * r)
+			}
+			bb := float32(sdn / float64(C))
+			for j, v := range x {
+				di[j] += r * (d[j]*w[j] - v*r*bb)
+			}
+		}
+	})
+	colSums(dw, N, C, func(t, jlo, jhi int, acc []float32) {
+		r := rstd[t]
+		x, d := inp[t*C+jlo:t*C+jhi], dout[t*C+jlo:t*C+jhi]
+		for j := range acc {
+			acc[j] += d[j] * x[j] * r
+		}
+	})
+}
+
+// matmulForward: out (N, OC) = inp (N, IC) · W + bias, with W stored either as a
+// Hugging Face Conv1D weight (IC, OC) (outIn false) or as a Linear weight (OC, IC)
+// (outIn true). bias (OC) may be nil. With accumulate, the product is added to out
+// (used to add a projection into the residual stream).
+func matmulForward(out, inp, w, bias []float32, N, IC, OC int, outIn, accumulate bool) {
+	if N == 0 {
+		return
+	}
+	var beta float32
+	if accumulate {
+		beta = 1
+	}
+	if outIn {
+		gemm.Sgemm(false, true, N, OC, IC, 1, inp, IC, w, IC, beta, out, OC)
+	} else {
+		gemm.Sgemm(false, false, N, OC, IC, 1, inp, IC, w, OC, beta, out, OC)
+	}
+	if bias != nil {
+		parallelFor(N, grainRows(OC), func(lo, hi int) {
+			for t := lo; t < hi; t++ {
+				o := out[t*OC : (t+1)*OC]
+				for j := range o {
+					o[j] += bias[j]
+				}
+			}
+		})
+	}
+}
+
+// matmulBackward, for out = inp·W + bias as in matmulForward: ADDS inp^T·dout into dw
+// (in W's layout) and the column sums of dout into dbias (nil to skip), and writes
+// dinp (N, IC) = dout·W^T, overwriting it, or adding to it with accumulate.
+// dinp nil skips the input gradient.
+func matmulBackward(dinp, dw, dbias, dout, inp, w []float32, N, IC, OC int, outIn, accumulate bool) {
+	if N == 0 {
+		return
+	}
+	if dinp != nil {
+		var beta float32
+		if accumulate {
+			beta = 1
+		}
+		if outIn {
+			gemm.Sgemm(false, false, N, IC, OC, 1, dout, OC, w, IC, beta, dinp, IC)
+		} else {
+			gemm.Sgemm(false, true, N, IC, OC, 1, dout, OC, w, OC, beta, dinp, IC)
+		}
+	}
+	if outIn {
+		gemm.Sgemm(true, false, OC, IC, N, 1, dout, OC, inp, IC, 1, dw, IC)
+	} else {
+		gemm.Sgemm(true, false, IC, OC, N, 1, inp, IC, dout, OC, 1, dw, OC)
+	}
+	if dbias != nil {
+		colSums(dbias, N, OC, func(t, jlo, jhi int, acc []float32) {
+			d := dout[t*OC+jlo : t*OC+jhi]
+			for j := range acc {
+				acc[j] += d[j]
+			}
+		})
+	}
+}
+
+const geluScale = 0.7978845608028654 // sqrt(2/pi)
+
+// geluForward: out (n) = 0.5*x*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x^3))), the tanh
+// approximation ("gelu_new" in transformers), elementwise over inp (n).
+func geluForward(out, inp []float32) {
+	parallelFor(len(inp), 32768, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := float64(inp[i])
+			out[i] = float32(0.5 * x * (1 + math.Tanh(geluScale*(x+0.044715*x*x*x))))
+		}
+	})
+}
+
+// geluBackward writes dinp (n) = gelu'(inp) * dout, overwriting it (dinp may alias dout).
+func geluBackward(dinp, inp, dout []float32) {
+	parallelFor(len(inp), 32768, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := float64(inp[i])
+			u := geluScale * (x + 0.044715*x*x*x)
+			th := math.Tanh(u)
+			sech2 := 1 - th*th
+			g := 0.5*(1+th) + 0.5*x*sech2*geluScale*(1+3*0.044715*x*x)
+			dinp[i] = float32(g * float64(dout[i]))
+		}
+	})
+}
+
+// swigluForward: out (N, F) = silu(gate) * up, where each row of gu (N, 2F) is
+// [gate (F) | up (F)] and silu(x) = x*sigmoid(x).
+func swigluForward(out, gu []float32, N, F int) {
+	parallelFor(N, grainRows(F), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			g, u, o := gu[t*2*F:t*2*F+F], gu[t*2*F+F:(t+1)*2*F], out[t*F:(t+1)*F]
+			for j := range o {
+				x := float64(g[j])
+				o[j] = float32(x/(1+math.Exp(-x))) * u[j]
+			}
+		}
+	})
+}
+
+// swigluBackward writes dgu (N, 2F), rows [dgate | dup], overwriting it, from dout (N, F)
+// and the saved gu (N, 2F).
+func swigluBackward(dgu, gu, dout []float32, N, F int) {
+	parallelFor(N, grainRows(F), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			g, u, d := gu[t*2*F:t*2*F+F], gu[t*2*F+F:(t+1)*2*F], dout[t*F:(t+1)*F]
+			dg, du := dgu[t*2*F:t*2*F+F], dgu[t*2*F+F:(t+1)*2*F]
+			for j := range d {
+				x := float64(g[j])
+				s := 1 / (1 + math.Exp(-x))
+				du[j] = float32(x*s) * d[j]
+				dg[j] = float32(float64(d[j]) * float64(u[j]) * s * (1 + x*(1-s)))
+			}
+		}
+	})
+}
+
+// ropeForward rotates, in place, the first nheads heads (of size hd) of every row of
+// x (N, ld) by the angles of pos[t], in the rotate-half convention of Hugging Face:
+// for i < hd/2, (x_i, x_{i+hd/2}) -> (x_i*cos - x_{i+hd/2}*sin, x_{i+hd/2}*cos + x_i*sin).
+// cos, sin are (MaxSeqLen, hd/2).
+func ropeForward(x []float32, pos []int32, N, ld, nheads, hd int, cos, sin []float32) {
+	ropeApply(x, pos, N, ld, nheads, hd, cos, sin, 1)
+}
+
+// ropeBackward rotates the gradient dx back (the inverse rotation), in place.
+func ropeBackward(dx []float32, pos []int32, N, ld, nheads, hd int, cos, sin []float32) {
+	ropeApply(dx, pos, N, ld, nheads, hd, cos, sin, -1)
+}
+
+func ropeApply(x []float32, pos []int32, N, ld, nheads, hd int, cos, sin []float32, sign float32) {
+	h := hd / 2
+	parallelFor(N, grainRows(nheads*hd), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			c, s := cos[int(pos[t])*h:int(pos[t])*h+h], sin[int(pos[t])*h:int(pos[t])*h+h]
+			for hh := 0; hh < nheads; hh++ {
+				v := x[t*ld+hh*hd : t*ld+hh*hd+hd]
+				for i := 0; i < h; i++ {
+					a, b := v[i], v[i+h]
+					si := sign * s[i]
+					v[i] = a*c[i] - b*si
+					v[i+h] = b*c[i] + a*si
+				}
+			}
+		}
+	})
+}
+
+// logprobForward, given logits (N, V), writes for every row t with target[t] >= 0:
+// lse[t] = log sum_v exp(logits[t,v]) and logp[t] = logits[t,target[t]] - lse[t];
+// rows with target[t] < 0 (sequence ends) get logp 0. Sums are in float64.
+func logprobForward(logp, lse, logits []float32, target []int32, N, V int) {
+	parallelFor(N, grainRows(V), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			if target[t] < 0 {
+				logp[t], lse[t] = 0, 0
+				continue
+			}
+			row := logits[t*V : (t+1)*V]
+			mx := row[0]
+			for _, v := range row {
+				mx = max(mx, v)
+			}
+			var s float64
+			for _, v := range row {
+				s += math.Exp(float64(v - mx))
+			}
+			l := float64(mx) + math.Log(s)
+			lse[t] = float32(l)
+			logp[t] = float32(float64(row[target[t]]) - l)
+		}
+	})
+}
+
+// logprobBackward overwrites logits (N, V) with dlogits = dlogp[t]*(onehot(target[t]) -
+// softmax(logits[t])), using the saved lse (N). Rows with target < 0 or dlogp 0 become 0.
+func logprobBackward(logits, lse, dlogp []float32, target []int32, N, V int) {
+	parallelFor(N, grainRows(V), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			row := logits[t*V : (t+1)*V]
+			d := dlogp[t]
+			if target[t] < 0 || d == 0 {
+				clear(row)
+				continue
+			}
+			l := float64(lse[t])
+			for j, v := range row {
+				row[j] = float32(-float64(d) * math.Exp(float64(v)-l))
+			}
+			row[target[t]] += d
+		}
+	})
+}
