@@ -1,0 +1,180 @@
+// Package hub resolves a model argument the way users of Hugging Face tools expect: a local
+// checkpoint directory, else a hub id ("gpt2-xl", "openlm-research/open_llama_3b", with an
+// optional "@revision") found in the standard Hugging Face cache, else downloaded into that
+// cache with the same layout huggingface_hub uses, so either side finds what the other fetched.
+//
+// Cache layout (huggingface_hub's): under the cache directory, a repository "org/name" lives in
+// models--org--name/ with
+//
+//	refs/<revision>             the commit hash a branch or tag pointed to (no newline)
+//	blobs/<etag>                file contents, named by their ETag (sha256 for LFS files,
+//	                            the git blob sha1 for small files)
+//	blobs/<etag>.incomplete     a partial download, resumed with an HTTP Range request
+//	snapshots/<commit>/<file>   relative symlinks to ../../blobs/<etag>
+//
+// The cache directory is $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub,
+// else ~/.cache/huggingface/hub. The endpoint is $HF_ENDPOINT (default https://huggingface.co),
+// the token $HF_TOKEN (else the file $HF_HOME/token), sent only to the endpoint's host as
+// "Authorization: Bearer" and never printed. HF_HUB_OFFLINE=1 forbids any network access.
+//
+// Only safetensors weights are fetched (model.safetensors, or model.safetensors.index.json and
+// its shards), with config.json and the tokenizer files.
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Env names read by FromEnv.
+const (
+	EnvEndpoint = "HF_ENDPOINT"
+	EnvToken    = "HF_TOKEN"
+	EnvHome     = "HF_HOME"
+	EnvCache    = "HF_HUB_CACHE"
+	EnvOffline  = "HF_HUB_OFFLINE"
+)
+
+// DefaultEndpoint is the Hugging Face hub.
+const DefaultEndpoint = "https://huggingface.co"
+
+// DefaultRevision is the branch used when an id names none.
+const DefaultRevision = "main"
+
+var (
+	repoPart   = `[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?`
+	repoRE     = regexp.MustCompile(`^` + repoPart + `(?:/` + repoPart + `)?$`)
+	commitRE   = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	sha256RE   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	errOffline = errors.New("offline mode (HF_HUB_OFFLINE) forbids downloading")
+)
+
+// ParseID splits "org/name@revision" into the repository id and the revision (DefaultRevision
+// when absent) and checks both.
+func ParseID(arg string) (repo, rev string, err error) {
+	repo, rev = arg, DefaultRevision
+	if i := strings.LastIndexByte(arg, '@'); i >= 0 {
+		repo, rev = arg[:i], arg[i+1:]
+	}
+	if !repoRE.MatchString(repo) || strings.Contains(repo, "--") || strings.Contains(repo, "..") {
+		return "", "", fmt.Errorf("%q is not a hub model id (expected name or org/name, optionally @revision)", arg)
+	}
+	if err := checkRevision(rev); err != nil {
+		return "", "", fmt.Errorf("%q: %w", arg, err)
+	}
+	return repo, rev, nil
+}
+
+func checkRevision(rev string) error {
+	if rev == "" || strings.HasPrefix(rev, "/") || strings.HasSuffix(rev, "/") || strings.ContainsAny(rev, "\\\x00") {
+		return fmt.Errorf("invalid revision %q", rev)
+	}
+	for _, part := range strings.Split(rev, "/") {
+		if part == "" || part == "." || part == ".." {
+			return fmt.Errorf("invalid revision %q", rev)
+		}
+	}
+	return nil
+}
+
+// checkRepoFile rejects file names that would escape the snapshot directory.
+func checkRepoFile(name string) error {
+	if name == "" || strings.HasPrefix(name, "/") || strings.ContainsAny(name, "\\\x00") {
+		return fmt.Errorf("invalid file name %q", name)
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == "" || part == "." || part == ".." {
+			return fmt.Errorf("invalid file name %q", name)
+		}
+	}
+	return nil
+}
+
+// RepoFolderName returns the cache folder of a model repository: "org/name" →
+// "models--org--name".
+func RepoFolderName(repo string) string {
+	return "models--" + strings.ReplaceAll(repo, "/", "--")
+}
+
+// DefaultCacheDir returns the hub cache directory from the environment (see the package doc).
+func DefaultCacheDir() string {
+	if d := os.Getenv(EnvCache); d != "" {
+		return d
+	}
+	return filepath.Join(hfHome(), "hub")
+}
+
+func hfHome() string {
+	if d := os.Getenv(EnvHome); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "huggingface")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = "."
+	}
+	return filepath.Join(home, ".cache", "huggingface")
+}
+
+// envTrue reads a boolean environment variable as huggingface_hub does.
+func envTrue(name string) bool {
+	switch strings.ToUpper(strings.TrimSpace(os.Getenv(name))) {
+	case "1", "ON", "YES", "TRUE":
+		return true
+	}
+	return false
+}
+
+// CachedSnapshot returns the snapshot directory of repo at rev in cacheDir when it holds a
+// complete checkpoint (see Complete). rev may be a branch, a tag or a commit hash.
+func CachedSnapshot(cacheDir, repo, rev string) (string, bool) {
+	root := filepath.Join(cacheDir, RepoFolderName(repo))
+	commit := rev
+	if !commitRE.MatchString(rev) {
+		b, err := os.ReadFile(filepath.Join(root, "refs", filepath.FromSlash(rev)))
+		if err != nil {
+			return "", false
+		}
+		commit = strings.TrimSpace(string(b))
+		if !commitRE.MatchString(commit) && checkRevision(commit) != nil {
+			return "", false
+		}
+	}
+	dir := filepath.Join(root, "snapshots", commit)
+	if Complete(dir) != nil {
+		return "", false
+	}
+	return dir, true
+}
+
+// Complete checks that dir holds a loadable checkpoint: config.json and safetensors weights
+// (model.safetensors, or the index and every shard it names).
+func Complete(dir string) error {
+	if !isFile(filepath.Join(dir, "config.json")) {
+		return fmt.Errorf("%s: no config.json", dir)
+	}
+	if isFile(filepath.Join(dir, singleWeights)) {
+		return nil
+	}
+	shards, err := indexShards(filepath.Join(dir, indexWeights))
+	if err != nil {
+		return fmt.Errorf("%s: no %s, and %w", dir, singleWeights, err)
+	}
+	for _, s := range shards {
+		if !isFile(filepath.Join(dir, s)) {
+			return fmt.Errorf("%s: shard %s is missing", dir, s)
+		}
+	}
+	return nil
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p) // follows the snapshot symlinks
+	return err == nil && st.Mode().IsRegular()
+}
