@@ -74,6 +74,10 @@ func NewApp(name, usage, description string) *cli.App {
 		OnUsageError: func(c *cli.Context, err error, isSub bool) error {
 			return UsageError{err}
 		},
+		CommandNotFound: func(c *cli.Context, cmd string) {
+			fmt.Fprintf(os.Stderr, "%s: no command %q (see %s --help)\n", c.App.Name, cmd, c.App.Name)
+			os.Exit(2)
+		},
 	}
 }
 
@@ -133,10 +137,7 @@ func SignalContext() (context.Context, context.CancelFunc) {
 }
 
 // IsTerminal reports whether f is a terminal.
-func IsTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+func IsTerminal(f *os.File) bool { return shard.IsTerminal(f) }
 
 // OutputFlags are the flags of every tool that writes shards.
 func OutputFlags() []cli.Flag {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
+	"golang.org/x/sys/unix"
 )
 
 // StdinName is how standard input is named in messages and in Expand's result.
@@ -99,10 +100,8 @@ func Open(name string, stdin io.Reader) (*File, error) {
 		if stdin == nil {
 			stdin = os.Stdin
 		}
-		if sf, ok := stdin.(*os.File); ok {
-			if st, err := sf.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				return nil, errors.New("no input: give shard files or directories, or pipe a shard into standard input")
-			}
+		if sf, ok := stdin.(*os.File); ok && IsTerminal(sf) {
+			return nil, errors.New("no input: give shard files or directories, or pipe a shard into standard input")
 		}
 		tmp, err := os.CreateTemp("", "cpo-stdin-*.parquet")
 		if err != nil {
@@ -316,4 +315,67 @@ func Each[T Row](args []string, stdin io.Reader, fn func(row T) error) error {
 			return fmt.Errorf("%s row %d: %w", name, i, err)
 		}
 	}
+}
+
+// SpoolStdin replaces standard input among args (no args, or "-") by a temporary file holding
+// what stdin carried, so that the input can be read more than once (to detect its schema, or in
+// two passes). cleanup removes the file.
+func SpoolStdin(args []string, stdin io.Reader) (out []string, cleanup func(), err error) {
+	cleanup = func() {}
+	if len(args) == 0 {
+		args = []string{StdinName}
+	}
+	for i, a := range args {
+		if a != StdinName {
+			continue
+		}
+		if stdin == nil {
+			stdin = os.Stdin
+		}
+		if sf, ok := stdin.(*os.File); ok && IsTerminal(sf) {
+			return nil, cleanup, errors.New("no input: give shard files or directories, or pipe a shard into standard input")
+		}
+		tmp, err := os.CreateTemp("", "cpo-stdin-*.parquet")
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("stdin: spooling to a temporary file: %w", err)
+		}
+		cleanup = func() { os.Remove(tmp.Name()) }
+		_, err = io.Copy(tmp, stdin)
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			cleanup()
+			return nil, func() {}, fmt.Errorf("stdin: %w", err)
+		}
+		out = append(append(append([]string{}, args[:i]...), tmp.Name()), args[i+1:]...)
+		return out, cleanup, nil
+	}
+	return args, cleanup, nil
+}
+
+// DetectSchema returns the schema name of the first shard named by args (after Expand).
+func DetectSchema(args []string) (string, error) {
+	names, err := Expand(args)
+	if err != nil {
+		return "", err
+	}
+	if names[0] == StdinName {
+		return "", errors.New("DetectSchema: spool standard input first (SpoolStdin)")
+	}
+	f, err := Open(names[0], nil)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, ok := LookupInfo(f.Schema); !ok {
+		return "", fmt.Errorf("%s: unknown schema %q", names[0], f.Schema)
+	}
+	return f.Schema, nil
+}
+
+// IsTerminal reports whether f is a terminal (not merely a character device such as /dev/null).
+func IsTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }

@@ -299,3 +299,5 @@ func TestKilledWriterLeavesNoFile(t *testing.T) {
 		}
 	}
 }
+
+func readFileBytes(p string) ([]byte, error) { return os.ReadFile(p) }

@@ -101,10 +101,8 @@ func NewWriter[T Row](out string, stdout io.Writer, opts Options) (*Writer[T], e
 		if stdout == nil {
 			stdout = os.Stdout
 		}
-		if f, ok := stdout.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				return nil, errors.New("refusing to write a binary Parquet shard to a terminal: redirect standard output or give --out")
-			}
+		if f, ok := stdout.(*os.File); ok && IsTerminal(f) {
+			return nil, errors.New("refusing to write a binary Parquet shard to a terminal: redirect standard output or give --out")
 		}
 		w.mode = modeStdout
 		w.bw = bufio.NewWriterSize(stdout, 1<<20)
