@@ -15,6 +15,12 @@ import (
 // never grows with the square of the whole batch; the forward pass keeps only the
 // log-sum-exp of every softmax row, and the backward pass recomputes the probabilities.
 
+// sgemm1 is gemm.Sgemm on the calling goroutine only: the products inside the
+// attention loops, which are already spread over the cores.
+func sgemm1(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemm.SgemmStrided(transA, transB, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1)
+}
+
 // attnShape describes the head layout shared by the attention functions.
 type attnShape struct {
 	NH, NKV, hd int
@@ -90,9 +96,9 @@ func attentionForward(att, lse, qkv []float32, starts []int, a attnShape, scratc
 		k := qkv[s0*ld+(a.NH+kv)*a.hd:]
 		v := qkv[s0*ld+(a.NH+a.NKV+kv)*a.hd:]
 		s := sc[w][:T*T]
-		gemm.Sgemm(false, true, T, T, a.hd, scale, q, ld, k, ld, 0, s, T)
+		sgemm1(false, true, T, T, a.hd, scale, q, ld, k, ld, 0, s, T)
 		softmaxCausalRows(s, T, T, T, 0, func(t int, l float32) { lse[(s0+t)*a.NH+h] = l })
-		gemm.Sgemm(false, false, T, a.hd, T, 1, s, T, v, ld, 0, att[s0*od+h*a.hd:], od)
+		sgemm1(false, false, T, a.hd, T, 1, s, T, v, ld, 0, att[s0*od+h*a.hd:], od)
 	})
 }
 
@@ -127,7 +133,7 @@ func attentionBackward(dqkv, datt, qkv, lse []float32, starts []int, a attnShape
 			dq := dqkv[s0*ld+h*a.hd:]
 			do := datt[s0*od+h*a.hd:]
 			// p = softmax(scale q·k^T) recomputed from the saved log-sum-exp.
-			gemm.Sgemm(false, true, T, T, a.hd, scale, q, ld, k, ld, 0, p, T)
+			sgemm1(false, true, T, T, a.hd, scale, q, ld, k, ld, 0, p, T)
 			for t := 0; t < T; t++ {
 				l := float64(lse[(s0+t)*a.NH+h])
 				row := p[t*T : (t+1)*T]
@@ -137,7 +143,7 @@ func attentionBackward(dqkv, datt, qkv, lse []float32, starts []int, a attnShape
 				clear(row[t+1:])
 			}
 			// dp = do·v^T, then ds = p*(dp - sum_j p*dp) in place.
-			gemm.Sgemm(false, true, T, T, a.hd, 1, do, od, v, ld, 0, dp, T)
+			sgemm1(false, true, T, T, a.hd, 1, do, od, v, ld, 0, dp, T)
 			for t := 0; t < T; t++ {
 				pr, dr := p[t*T:(t+1)*T], dp[t*T:(t+1)*T]
 				var d float64
@@ -154,9 +160,9 @@ func attentionBackward(dqkv, datt, qkv, lse []float32, starts []int, a attnShape
 			if h > kv*G {
 				beta = 1
 			}
-			gemm.Sgemm(false, false, T, a.hd, T, scale, dp, T, k, ld, 0, dq, ld)
-			gemm.Sgemm(true, false, T, a.hd, T, scale, dp, T, q, ld, beta, dk, ld)
-			gemm.Sgemm(true, false, T, a.hd, T, 1, p, T, do, od, beta, dv, ld)
+			sgemm1(false, false, T, a.hd, T, scale, dp, T, k, ld, 0, dq, ld)
+			sgemm1(true, false, T, a.hd, T, scale, dp, T, q, ld, beta, dk, ld)
+			sgemm1(true, false, T, a.hd, T, 1, p, T, do, od, beta, dv, ld)
 		}
 	})
 }
@@ -182,8 +188,8 @@ func cacheAttentionForward(att, qkv []float32, kc, vc [][]float32, r0, n, past [
 		}
 		kv := a.kvHead(h)
 		s := sc[w][:nq*nk]
-		gemm.Sgemm(false, true, nq, nk, a.hd, scale, qkv[r0[i]*ld+h*a.hd:], ld, kc[i][kv*a.hd:], kd, 0, s, nk)
+		sgemm1(false, true, nq, nk, a.hd, scale, qkv[r0[i]*ld+h*a.hd:], ld, kc[i][kv*a.hd:], kd, 0, s, nk)
 		softmaxCausalRows(s, nq, nk, nk, past[i], nil)
-		gemm.Sgemm(false, false, nq, a.hd, nk, 1, s, nk, vc[i][kv*a.hd:], kd, 0, att[r0[i]*od+h*a.hd:], od)
+		sgemm1(false, false, nq, a.hd, nk, 1, s, nk, vc[i][kv*a.hd:], kd, 0, att[r0[i]*od+h*a.hd:], od)
 	})
 }

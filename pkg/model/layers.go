@@ -3,10 +3,9 @@ package model
 import (
 	"math"
 	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/cpo-toolchain/cpo/pkg/gemm"
+	"github.com/cpo-toolchain/cpo/pkg/parallel"
 )
 
 // This file holds the position-wise layers, each a xxxForward / xxxBackward pair.
@@ -20,58 +19,15 @@ func parallelFor(n, grain int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
-	if grain < 1 {
-		grain = 1
-	}
-	w := runtime.GOMAXPROCS(0)
-	if mw := (n + grain - 1) / grain; w > mw {
-		w = mw
-	}
-	if w <= 1 {
-		fn(0, n)
-		return
-	}
-	chunk := (n + w - 1) / w
-	var wg sync.WaitGroup
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(lo, hi)
-		}()
-	}
-	wg.Wait()
+	w := min(runtime.GOMAXPROCS(0), (n+max(grain, 1)-1)/max(grain, 1))
+	parallel.For(n, w, fn)
 }
 
-// parallelTasks runs fn(worker, task) for task in [0, n) on at most workers goroutines;
-// worker < workers indexes per-worker scratch. Tasks must write disjoint outputs.
+// parallelTasks runs fn(worker, task) for task in [0, n) on at most workers goroutines,
+// handing tasks out dynamically; worker < workers indexes per-worker scratch. Tasks must
+// write disjoint outputs.
 func parallelTasks(n, workers int, fn func(worker, task int)) {
-	if workers > n {
-		workers = n
-	}
-	if workers <= 1 {
-		for t := 0; t < n; t++ {
-			fn(0, t)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				t := int(next.Add(1)) - 1
-				if t >= n {
-					return
-				}
-				fn(w, t)
-			}
-		}()
-	}
-	wg.Wait()
+	parallel.Tasks(n, max(workers, 1), fn)
 }
 
 // grainRows is the number of rows of width c worth one goroutine.
