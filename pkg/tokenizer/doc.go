@@ -9,6 +9,7 @@
 //     is reproduced by a hand-written scanner (Go's regexp has no lookahead); \s is the
 //     Unicode White_Space property, \p{L} and \p{N} the Unicode letter and number
 //     categories, as in the Hugging Face (Oniguruma) implementation.
+//
 //   - SentencePiece-style BPE with the metaspace "▁" and byte fallback, as in Llama and
 //     OpenLlama (32,000 tokens): loaded from a Hugging Face tokenizer.json or from
 //     SentencePiece's tokenizer.model (protobuf, parsed by hand).

@@ -112,7 +112,8 @@ function corpus() {
   for (let i = 0; i < 5000; i++) digits += Math.floor(r() * 10);
   docs.push(digits, ' ' + digits.slice(0, 777), 'x' + digits.slice(0, 1234) + 'y');
   docs.push('='.repeat(3000), '-'.repeat(80) + '\n' + '#'.repeat(200), 'a'.repeat(2000), '\u6f22'.repeat(500));
-  return docs;
+  // Chunk boundaries may split surrogate pairs; keep every document valid Unicode.
+  return docs.map((d) => d.toWellFormed());
 }
 
 module.exports = { corpus, englishText, rng };

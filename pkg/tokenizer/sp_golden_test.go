@@ -1,0 +1,45 @@
+package tokenizer
+
+import (
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+const spDir = "../../testdata/tokenizer/sp"
+
+type spGolden struct {
+	Text string  `json:"text"`
+	IDs  []int32 `json:"ids"`
+}
+
+// TestSentencePieceGoldens checks id-for-id equality with spm_encode for two models
+// trained by spm_train: Llama-style (identity normalizer) and SentencePiece's defaults
+// (nmt_nfkc precompiled normalizer, extra whitespace removed).
+func TestSentencePieceGoldens(t *testing.T) {
+	for _, name := range []string{"llama", "nfkc"} {
+		t.Run(name, func(t *testing.T) {
+			tok, err := Load(filepath.Join(spDir, name+".model"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.Kind() != SentencePiece {
+				t.Fatalf("kind %v", tok.Kind())
+			}
+			goldens := readGoldens[spGolden](t, filepath.Join(spDir, name+".goldens.jsonl.gz"))
+			bad := 0
+			for k, g := range goldens {
+				got := tok.EncodeOrdinary(g.Text)
+				if !slices.Equal(got, g.IDs) {
+					bad++
+					if bad <= 5 {
+						t.Errorf("line %d %q:\n got %v\nwant %v (spm_encode)", k+1, trunc(g.Text), head(got), head(g.IDs))
+					}
+				}
+			}
+			if bad > 0 {
+				t.Errorf("%d of %d lines differ from spm_encode", bad, len(goldens))
+			}
+		})
+	}
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Trains two small SentencePiece BPE models with byte fallback using Debian's spm_train
+# and encodes golden ids with spm_encode (the reference implementation):
+#   llama.model: Llama-style (identity normalizer, no whitespace removal, split digits,
+#                whitespace-only pieces), vocab 2000;
+#   nfkc.model:  SentencePiece defaults (nmt_nfkc precompiled normalizer, extra whitespace
+#                removed), vocab 1000.
+# Writes testdata/tokenizer/sp/{llama,nfkc}.model and {llama,nfkc}.goldens.jsonl.gz, one
+# JSON object {"text": line, "ids": [...]} per input line (spm_encode reads lines).
+# Run: cd scripts/tokenizer && npm install && ./gen_sp_goldens.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+out=../../testdata/tokenizer/sp
+mkdir -p "$out"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# The corpus, one line per sentence; empty lines dropped for training.
+node -e '
+const { corpus } = require("./corpus");
+const lines = corpus().join("\n").split("\n");
+process.stdout.write(lines.join("\n") + "\n");
+' > "$tmp/lines.txt"
+grep -v '^$' "$tmp/lines.txt" > "$tmp/train.txt"
+common=(--input="$tmp/train.txt" --model_type=bpe --byte_fallback=true --max_sentence_length=100000
+  --num_threads=2 --minloglevel=2 --input_sentence_size=0)
+spm_train "${common[@]}" --model_prefix="$tmp/llama" --vocab_size=2000 \
+  --normalization_rule_name=identity --remove_extra_whitespaces=false --split_digits=true \
+  --allow_whitespace_only_pieces=true --character_coverage=0.9995
+spm_train "${common[@]}" --model_prefix="$tmp/nfkc" --vocab_size=1000 --character_coverage=0.995
+for m in llama nfkc; do
+  cp "$tmp/$m.model" "$out/$m.model"
+  spm_encode --model="$tmp/$m.model" --output_format=id < "$tmp/lines.txt" > "$tmp/$m.ids"
+  node -e '
+const fs = require("fs"), zlib = require("zlib");
+const [linesPath, idsPath, outPath] = process.argv.slice(1);
+const lines = fs.readFileSync(linesPath, "utf8").split("\n"); lines.pop();
+const ids = fs.readFileSync(idsPath, "utf8").split("\n"); ids.pop();
+if (lines.length !== ids.length) throw new Error(`${lines.length} lines but ${ids.length} id lines`);
+const out = lines.map((text, i) => JSON.stringify({ text, ids: ids[i] === "" ? [] : ids[i].split(" ").map(Number) }));
+fs.writeFileSync(outPath, zlib.gzipSync(Buffer.from(out.join("\n") + "\n"), { level: 9 }));
+console.log(outPath, lines.length, "lines");
+' "$tmp/lines.txt" "$tmp/$m.ids" "$out/$m.goldens.jsonl.gz"
+done
