@@ -1,0 +1,90 @@
+package model
+
+import (
+	"bufio"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// peakRSSMB is the process's peak resident set (VmHWM) in MiB, or -1 off Linux. It covers
+// everything the process did so far, so run one benchmark per process for a clean figure:
+//
+//	go test -run '^$' -bench StepTiny -benchtime 10x ./pkg/model
+func peakRSSMB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			if err == nil {
+				return float64(kb) / 1024
+			}
+		}
+	}
+	return -1
+}
+
+// benchStep measures one training step (ZeroGrad, Forward, Backward) on B sequences of T
+// tokens and reports ms/step, tokens/s, the workspace size and the peak RSS.
+func benchStep(b *testing.B, cfg Config, B, T int) {
+	m, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.InitGPT2Style(1)
+	rng := rand.New(rand.NewPCG(1, 2))
+	lens := make([]int, B)
+	for i := range lens {
+		lens[i] = T
+	}
+	batch, _ := randomBatch(rng, cfg.VocabSize, lens...)
+	N := len(batch.Tokens)
+	dlogp := make([]float32, N)
+	for i := range dlogp {
+		dlogp[i] = -1 / float32(N-B)
+	}
+	ws := NewWorkspace()
+	m.Forward(ws, batch) // allocate the workspace outside the timing
+	m.Backward(ws, dlogp)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.ZeroGrad()
+		m.Forward(ws, batch)
+		m.Backward(ws, dlogp)
+	}
+	b.StopTimer()
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(sec*1e3, "ms/step")
+	b.ReportMetric(float64(N)/sec, "tok/s")
+	b.ReportMetric(float64(ws.Bytes())/(1<<20), "MiB-workspace")
+	b.ReportMetric(float64(8*m.NumParams())/(1<<20), "MiB-params+grads")
+	b.ReportMetric(peakRSSMB(), "MiB-peakRSS")
+}
+
+// BenchmarkStepTiny: GPT-2 style, 4 layers, 4 heads, width 256, vocab 8192, context 128,
+// batch 8×128.
+func BenchmarkStepTiny(b *testing.B) {
+	benchStep(b, Config{Arch: ArchGPT2, VocabSize: 8192, MaxSeqLen: 128, NLayer: 4, NHead: 4, NKVHead: 4,
+		DModel: 256, DFF: 1024, NormEps: 1e-5, TieEmbeddings: true, BOS: -1, EOS: -1}, 8, 128)
+}
+
+// BenchmarkStepTinyLlama: the tiny size as Llama with 2 kv heads and an untied head.
+func BenchmarkStepTinyLlama(b *testing.B) {
+	benchStep(b, Config{Arch: ArchLlama, VocabSize: 8192, MaxSeqLen: 128, NLayer: 4, NHead: 4, NKVHead: 2,
+		DModel: 256, DFF: 704, NormEps: 1e-5, RopeTheta: 10000, BOS: -1, EOS: -1}, 8, 128)
+}
+
+// BenchmarkStepGPT2Small: GPT-2 small (124M), batch 4×64. Slow: run it alone, once:
+//
+//	go test -run '^$' -bench StepGPT2Small -benchtime 1x ./pkg/model
+func BenchmarkStepGPT2Small(b *testing.B) {
+	benchStep(b, Config{Arch: ArchGPT2, VocabSize: 50257, MaxSeqLen: 1024, NLayer: 12, NHead: 12, NKVHead: 12,
+		DModel: 768, DFF: 3072, NormEps: 1e-5, TieEmbeddings: true, BOS: 50256, EOS: 50256}, 4, 64)
+}
