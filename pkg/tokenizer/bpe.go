@@ -121,6 +121,9 @@ func heapPop(h []heapItem) (heapItem, []heapItem) {
 // are skipped when popped.
 func (t *Tokenizer) mergeWordHeap(st *encState, syms []int32) []int32 {
 	n := len(syms)
+	if n < 2 {
+		return syms
+	}
 	if cap(st.next) < n {
 		st.next = make([]int32, n)
 		st.prev = make([]int32, n)

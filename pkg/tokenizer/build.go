@@ -70,7 +70,7 @@ func (t *Tokenizer) finish(where string) error {
 		if a.ID < 0 || int(a.ID) >= V {
 			return fmt.Errorf("%s: added token %q has id %d outside vocabulary of %d", where, a.Content, a.ID, V)
 		}
-		if a.Special {
+		if a.Special && t.types[a.ID] != typeUnknown {
 			t.types[a.ID] = typeControl
 		} else if t.types[a.ID] == typeNormal && t.kind == SentencePiece {
 			t.types[a.ID] = typeUserDefined

@@ -12,6 +12,7 @@ import (
 type charsMap struct {
 	units []uint32
 	pool  []byte
+	blob  []byte // the precompiled_charsmap as stored, for the fingerprint
 }
 
 func parseCharsMap(blob []byte) (*charsMap, error) {
@@ -26,7 +27,7 @@ func parseCharsMap(blob []byte) (*charsMap, error) {
 	for k := range units {
 		units[k] = binary.LittleEndian.Uint32(blob[4+4*k:])
 	}
-	return &charsMap{units: units, pool: blob[4+n:]}, nil
+	return &charsMap{units: units, pool: blob[4+n:], blob: blob}, nil
 }
 
 // longest returns the byte length of the longest key that prefixes s and its value, or
