@@ -25,6 +25,8 @@ func benchRows(total int) []Example {
 
 const benchTokens = 10_000_000
 
+var benchLevel = DefaultZstdLevel
+
 // BenchmarkShardWrite measures writing 10 million token ids (list<int32>) at the default zstd
 // level; the tokens/s metric is what `make bench` reports.
 func BenchmarkShardWrite(b *testing.B) {
@@ -32,7 +34,7 @@ func BenchmarkShardWrite(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "w.parquet")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		w, err := NewWriter[Example](path, nil, Options{})
+		w, err := NewWriter[Example](path, nil, Options{ZstdLevel: benchLevel})
 		if err != nil {
 			b.Fatal(err)
 		}

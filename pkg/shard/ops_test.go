@@ -87,8 +87,8 @@ func TestOpsCopySampleSplitStats(t *testing.T) {
 func TestFromJSONLErrors(t *testing.T) {
 	op, _ := OpsFor("example")
 	cases := map[string]string{
-		"{\"id\":\"a\",\"prompt_ids\":[1],\"response_ids\":[2],\"tokenizer\":\"t\"}\nnot json\n": "x.jsonl line 2: not a JSON object",
-		"{\"id\":\"a\",\"prompt_ids\":[1],\"tokenizer\":\"t\"}\n":                                 "x.jsonl line 1: missing required field \"response_ids\"",
+		"{\"id\":\"a\",\"prompt_ids\":[1],\"response_ids\":[2],\"tokenizer\":\"t\"}\nnot json\n":   "x.jsonl line 2: not a JSON object",
+		"{\"id\":\"a\",\"prompt_ids\":[1],\"tokenizer\":\"t\"}\n":                                  "x.jsonl line 1: missing required field \"response_ids\"",
 		"{\"id\":\"a\",\"prompt_ids\":[1],\"response_ids\":[\"x\"],\"tokenizer\":\"t\"}\n":         "x.jsonl line 1:",
 		"{\"id\":\"a\",\"prompt_ids\":[1],\"response_ids\":[2],\"tokenizer\":\"t\",\"extra\":1}\n": "unknown field",
 		"\n": "no rows",

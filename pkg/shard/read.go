@@ -182,7 +182,12 @@ type Reader[T Row] struct {
 	bi    int
 	err   error
 	info  Info
+	plan  []colPlan // columnar fast path for the current file, if it applies
+	rg    int       // next row group (columnar path)
 }
+
+// noColumnar disables the columnar fast path (tests compare both paths).
+var noColumnar = false
 
 // NewReader reads the shards named by args (see Expand); stdin is used for "-" or no args.
 func NewReader[T Row](args []string, stdin io.Reader) (*Reader[T], error) {
@@ -208,6 +213,20 @@ func (r *Reader[T]) Next() (T, error) {
 				return zero, r.err
 			}
 			return row, nil
+		}
+		if r.plan != nil {
+			if r.rg >= len(r.cur.PF.RowGroups()) {
+				r.closeCurrent()
+				continue
+			}
+			rows, err := readRowGroupColumnar[T](r.cur.PF.RowGroups()[r.rg], r.plan)
+			r.rg++
+			if err != nil {
+				r.err = fmt.Errorf("%s row %d: %w", displayName(r.cur.Name), r.row, err)
+				return zero, r.err
+			}
+			r.buf, r.bi = rows, 0
+			continue
 		}
 		if r.gr != nil {
 			if r.buf == nil {
@@ -241,8 +260,12 @@ func (r *Reader[T]) Next() (T, error) {
 			r.err = err
 			break
 		}
-		r.cur, r.row = f, 0
-		r.gr = parquet.NewGenericReader[T](f.PF)
+		r.cur, r.row, r.rg = f, 0, 0
+		if plan, ok := columnarPlan[T](f); ok && !noColumnar {
+			r.plan = plan
+		} else {
+			r.gr = parquet.NewGenericReader[T](f.PF)
+		}
 	}
 	return zero, r.err
 }
@@ -256,6 +279,7 @@ func (r *Reader[T]) Pos() (string, int64) {
 }
 
 func (r *Reader[T]) closeCurrent() {
+	r.plan = nil
 	if r.gr != nil {
 		r.gr.Close()
 		r.gr = nil
