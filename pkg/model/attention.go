@@ -57,9 +57,9 @@ func softmaxCausalRows(s []float32, nq, nk, ls, off int, setLSE func(t int, lse 
 		}
 		var sum float64
 		for j, v := range vis {
-			e := math.Exp(float64(v - mx))
-			vis[j] = float32(e)
-			sum += e
+			e := expf(v - mx)
+			vis[j] = e
+			sum += float64(e)
 		}
 		inv := float32(1 / sum)
 		for j := range vis {
@@ -135,10 +135,10 @@ func attentionBackward(dqkv, datt, qkv, lse []float32, starts []int, a attnShape
 			// p = softmax(scale q·k^T) recomputed from the saved log-sum-exp.
 			sgemm1(false, true, T, T, a.hd, scale, q, ld, k, ld, 0, p, T)
 			for t := 0; t < T; t++ {
-				l := float64(lse[(s0+t)*a.NH+h])
+				l := lse[(s0+t)*a.NH+h]
 				row := p[t*T : (t+1)*T]
 				for j := 0; j <= t; j++ {
-					row[j] = float32(math.Exp(float64(row[j]) - l))
+					row[j] = expf(row[j] - l)
 				}
 				clear(row[t+1:])
 			}

@@ -350,25 +350,36 @@ func (m *Model) Backward(ws *Workspace, dlogp []float32) {
 	}
 	logprobBackward(ws.logits, ws.lse, dlogp, ws.target, N, V)
 	ws.logitOK = false
-	// Rows with a gradient, compacted to the front so the lm-head products skip the rest.
+	// dlnf (N, C) = dlogits·head; dhead += dlogits^T·lnf. When a quarter or more of the
+	// rows have no gradient (sequence ends, prompts), the rows with one are first compacted
+	// to the front so the lm-head products skip the rest.
 	M := 0
 	for t := 0; t < N; t++ {
 		if ws.target[t] >= 0 && dlogp[t] != 0 {
-			if M != t {
-				copy(ws.logits[M*V:(M+1)*V], ws.logits[t*V:(t+1)*V])
-			}
-			copy(ws.lnfc[M*C:(M+1)*C], ws.lnf[t*C:(t+1)*C])
 			M++
 		}
 	}
-	// dlnfc (M, C) = dlogits·head; dhead += dlogits^T·lnfc. Reuse dln for dlnfc.
-	matmulBackward(ws.dln, m.g.head, nil, ws.logits, ws.lnfc, m.w.head, M, C, V, true, false)
-	clear(ws.dlnf)
-	M = 0
-	for t := 0; t < N; t++ {
-		if ws.target[t] >= 0 && dlogp[t] != 0 {
-			copy(ws.dlnf[t*C:(t+1)*C], ws.dln[M*C:(M+1)*C])
-			M++
+	if 4*M >= 3*N {
+		matmulBackward(ws.dlnf, m.g.head, nil, ws.logits, ws.lnf, m.w.head, N, C, V, true, false)
+	} else {
+		M = 0
+		for t := 0; t < N; t++ {
+			if ws.target[t] >= 0 && dlogp[t] != 0 {
+				if M != t {
+					copy(ws.logits[M*V:(M+1)*V], ws.logits[t*V:(t+1)*V])
+				}
+				copy(ws.lnfc[M*C:(M+1)*C], ws.lnf[t*C:(t+1)*C])
+				M++
+			}
+		}
+		matmulBackward(ws.dln, m.g.head, nil, ws.logits, ws.lnfc, m.w.head, M, C, V, true, false)
+		clear(ws.dlnf)
+		M = 0
+		for t := 0; t < N; t++ {
+			if ws.target[t] >= 0 && dlogp[t] != 0 {
+				copy(ws.dlnf[t*C:(t+1)*C], ws.dln[M*C:(M+1)*C])
+				M++
+			}
 		}
 	}
 	clear(ws.dres)

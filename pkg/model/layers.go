@@ -275,8 +275,8 @@ const geluScale = 0.7978845608028654 // sqrt(2/pi)
 func geluForward(out, inp []float32) {
 	parallelFor(len(inp), 32768, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			x := float64(inp[i])
-			out[i] = float32(0.5 * x * (1 + math.Tanh(geluScale*(x+0.044715*x*x*x))))
+			x := inp[i]
+			out[i] = 0.5 * x * (1 + tanhf(geluScale*(x+0.044715*x*x*x)))
 		}
 	})
 }
@@ -285,12 +285,10 @@ func geluForward(out, inp []float32) {
 func geluBackward(dinp, inp, dout []float32) {
 	parallelFor(len(inp), 32768, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			x := float64(inp[i])
-			u := geluScale * (x + 0.044715*x*x*x)
-			th := math.Tanh(u)
-			sech2 := 1 - th*th
-			g := 0.5*(1+th) + 0.5*x*sech2*geluScale*(1+3*0.044715*x*x)
-			dinp[i] = float32(g * float64(dout[i]))
+			x := inp[i]
+			th := tanhf(geluScale * (x + 0.044715*x*x*x))
+			g := 0.5*(1+th) + 0.5*x*(1-th*th)*geluScale*(1+3*0.044715*x*x)
+			dinp[i] = g * dout[i]
 		}
 	})
 }
@@ -302,8 +300,8 @@ func swigluForward(out, gu []float32, N, F int) {
 		for t := lo; t < hi; t++ {
 			g, u, o := gu[t*2*F:t*2*F+F], gu[t*2*F+F:(t+1)*2*F], out[t*F:(t+1)*F]
 			for j := range o {
-				x := float64(g[j])
-				o[j] = float32(x/(1+math.Exp(-x))) * u[j]
+				x := g[j]
+				o[j] = x / (1 + expf(-x)) * u[j]
 			}
 		}
 	})
@@ -317,10 +315,10 @@ func swigluBackward(dgu, gu, dout []float32, N, F int) {
 			g, u, d := gu[t*2*F:t*2*F+F], gu[t*2*F+F:(t+1)*2*F], dout[t*F:(t+1)*F]
 			dg, du := dgu[t*2*F:t*2*F+F], dgu[t*2*F+F:(t+1)*2*F]
 			for j := range d {
-				x := float64(g[j])
-				s := 1 / (1 + math.Exp(-x))
-				du[j] = float32(x*s) * d[j]
-				dg[j] = float32(float64(d[j]) * float64(u[j]) * s * (1 + x*(1-s)))
+				x := g[j]
+				s := 1 / (1 + expf(-x))
+				du[j] = x * s * d[j]
+				dg[j] = d[j] * u[j] * s * (1 + x*(1-s))
 			}
 		}
 	})
@@ -374,7 +372,7 @@ func logprobForward(logp, lse, logits []float32, target []int32, N, V int) {
 			}
 			var s float64
 			for _, v := range row {
-				s += math.Exp(float64(v - mx))
+				s += float64(expf(v - mx))
 			}
 			l := float64(mx) + math.Log(s)
 			lse[t] = float32(l)
@@ -394,9 +392,9 @@ func logprobBackward(logits, lse, dlogp []float32, target []int32, N, V int) {
 				clear(row)
 				continue
 			}
-			l := float64(lse[t])
+			l := lse[t]
 			for j, v := range row {
-				row[j] = float32(-float64(d) * math.Exp(float64(v)-l))
+				row[j] = -d * expf(v-l)
 			}
 			row[target[t]] += d
 		}
