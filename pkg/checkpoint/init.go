@@ -2,7 +2,9 @@ package checkpoint
 
 import (
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/cpo-toolchain/cpo/pkg/model"
@@ -142,4 +144,26 @@ func NewRandom(cfg model.Config, seed uint64) (*model.Model, error) {
 	}
 	m.InitGPT2Style(seed)
 	return m, nil
+}
+
+// ParseSize reads a byte size as transformers' max_shard_size does: a number with an optional
+// unit KB, MB, GB (powers of 10) or KiB, MiB, GiB (powers of 2); "0" means no limit.
+func ParseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	units := []struct {
+		suf string
+		mul float64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mul := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suf) {
+			t, mul = strings.TrimSpace(strings.TrimSuffix(t, u.suf)), u.mul
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 || math.IsInf(v*mul, 0) || v*mul > 1<<62 {
+		return 0, fmt.Errorf("invalid size %q (examples: 5GB, 500MB, 2GiB, 0 for no limit)", s)
+	}
+	return int64(v * mul), nil
 }

@@ -88,3 +88,17 @@ func mustPreset(n string) model.Config {
 	}
 	return c
 }
+
+func TestParseSize(t *testing.T) {
+	good := map[string]int64{"5GB": 5e9, "500MB": 5e8, "2GiB": 2 << 30, "0": 0, "1234": 1234, " 1.5 kb": 1500, "10B": 10}
+	for in, want := range good {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "GB", "-1MB", "5TB", "x"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) accepted", in)
+		}
+	}
+}

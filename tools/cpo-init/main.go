@@ -42,6 +42,7 @@ and replaces an older checkpoint of the same name.`)
 		&cli.IntFlag{Name: "eos", Usage: "eos_token_id (-1: none)"},
 		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed"},
 		&cli.StringFlag{Name: "dtype", Value: "f32", Usage: "stored dtype: f32 or bf16"},
+		&cli.StringFlag{Name: "max-shard-size", Value: "0", Usage: "split the weights into shards of at most this size plus model.safetensors.index.json (e.g. 2GB, 500MiB; 0: one file)"},
 		&cli.StringSliceFlag{Name: "tokenizer", Usage: "tokenizer file(s) to copy beside the weights (tokenizer.json, tokenizer.model, ...)"},
 		cliutil.QuietFlag,
 	}
@@ -94,12 +95,17 @@ func run(c *cli.Context) error {
 	default:
 		return cliutil.Usagef("--dtype %q: want f32 or bf16", c.String("dtype"))
 	}
+	shard, err := checkpoint.ParseSize(c.String("max-shard-size"))
+	if err != nil {
+		return cliutil.Usagef("--max-shard-size: %v", err)
+	}
 	m, err := checkpoint.NewRandom(cfg, c.Uint64("seed"))
 	if err != nil {
 		return err
 	}
 	out := c.String("out")
-	if err := checkpoint.Save(m, out, dt, c.StringSlice("tokenizer")...); err != nil {
+	opt := checkpoint.Options{DType: dt, MaxShardBytes: shard, TokenizerFiles: c.StringSlice("tokenizer")}
+	if err := checkpoint.SaveWith(m, out, opt); err != nil {
 		return err
 	}
 	if !c.Bool("quiet") {
