@@ -8,7 +8,7 @@ import "fmt"
 // concurrently.
 type Cache struct {
 	m      *Model
-	S      int         // number of slots
+	S      int         // number of slots (read-only)
 	maxLen int         // tokens per slot
 	kd     int         // NKV*hd
 	k, v   [][]float32 // per layer (S, maxLen, NKV*hd)
