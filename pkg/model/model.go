@@ -74,7 +74,9 @@ type weights struct {
 // separate Workspaces and Caches (Logits, Hidden, Extend) only reads parameters and may
 // run concurrently with other inference.
 type Model struct {
-	Config           Config
+	// Config is the architecture; read-only after New.
+	Config Config
+
 	params           []*Param
 	data             []float32 // parameter arena
 	grad             []float32 // gradient arena
