@@ -131,7 +131,7 @@ func relErr(a, b []float32) float64 {
 const goldenTol = 1e-5
 
 func TestGolden(t *testing.T) {
-	for _, name := range []string{"gpt2", "llama", "llama_tied"} {
+	for _, name := range goldenCases {
 		t.Run(name, func(t *testing.T) {
 			g := loadGolden(t, name)
 			m := g.model(t)

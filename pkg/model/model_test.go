@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-var goldenCases = []string{"gpt2", "llama", "llama_tied"}
+var goldenCases = []string{"gpt2", "llama", "llama_tied", "gpt2_long", "llama_long"}
 
 // seqsOf splits a batch into its sequences.
 func seqsOf(b Batch) [][]int32 {

@@ -6,7 +6,8 @@ Run with Debian's PyTorch (CPU, torch 1.13):
     /usr/bin/python3 scripts/reference/make_golden.py [outdir]
 
 For each tiny configuration (GPT-2; Llama with grouped-query attention and an untied head;
-Llama with a tied head and an odd half head size) it draws float32 weights, then computes
+Llama with a tied head and an odd half head size; and GPT-2 and Llama (multi-query) with
+sequences up to 37 tokens and head sizes 16) it draws float32 weights, then computes
 in float64, one sequence at a time (no packing, so the Go packed batch is checked against
 separate sequences):
 
@@ -184,11 +185,11 @@ class Writer:
         self.blob += b
 
 
-def make_case(outdir, case, cfg, names, logits_fn, seed):
+def make_case(outdir, case, cfg, names, logits_fn, seed, seq_lens=SEQ_LENS):
     gen = torch.Generator().manual_seed(seed)
     V = cfg["vocab_size"]
     P = draw(names, gen)
-    seqs = [torch.randint(0, V, (n,), generator=gen) for n in SEQ_LENS]
+    seqs = [torch.randint(0, V, (n,), generator=gen) for n in seq_lens]
     starts = [0]
     for s in seqs:
         starts.append(starts[-1] + len(s))
@@ -232,7 +233,7 @@ def make_case(outdir, case, cfg, names, logits_fn, seed):
     with open(os.path.join(outdir, case + ".bin"), "wb") as f:
         f.write(w.blob)
     with open(os.path.join(outdir, case + ".json"), "w") as f:
-        json.dump({"hf_config": cfg, "seq_lens": SEQ_LENS, "tensors": w.index}, f, indent=1)
+        json.dump({"hf_config": cfg, "seq_lens": seq_lens, "tensors": w.index}, f, indent=1)
         f.write("\n")
     print("%s: N=%d loss=%.6f, %d bytes" % (case, N, loss.item(), len(w.blob)))
 
@@ -253,6 +254,13 @@ def main():
     tied = dict(llama, hidden_size=40, intermediate_size=53, num_attention_heads=4, num_key_value_heads=2,
                 rope_theta=500.0, tie_word_embeddings=True, rms_norm_eps=1e-5)
     make_case(outdir, "llama_tied", tied, llama_names(tied), llama_logits, 3)
+    # Longer sequences and wider heads, so the attention products span several GEMM tiles.
+    long_lens = [37, 20, 1, 14]
+    gpt2_long = dict(gpt2, vocab_size=131, n_positions=40, n_embd=48, n_head=3, n_inner=71)
+    make_case(outdir, "gpt2_long", gpt2_long, gpt2_names(gpt2_long), gpt2_logits, 4, long_lens)
+    llama_long = dict(llama, vocab_size=131, max_position_embeddings=40, hidden_size=64, intermediate_size=45,
+                      num_attention_heads=4, num_key_value_heads=1, rope_theta=1000.0)
+    make_case(outdir, "llama_long", llama_long, llama_names(llama_long), llama_logits, 5, long_lens)
 
 
 if __name__ == "__main__":
