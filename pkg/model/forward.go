@@ -338,11 +338,12 @@ func (ws *Workspace) LastLogits() []float32 {
 // Backward adds to every Param.Grad the gradient of L given dlogp[t] = dL/dlogp[t]
 // (length N, as returned by the last Forward on ws; entries at sequence ends are
 // ignored). MLE: dlogp = -mask/count. CPO: dlogp[t] = dL/dlogP(y_j) for the response
-// positions of candidate j. Rows with dlogp 0 cost no lm-head work. Backward consumes the
-// stored logits; call Forward again before another Backward.
+// positions of candidate j. Rows with dlogp 0 cost less lm-head work. The last call on ws
+// must have been Forward of this model: Backward consumes the stored logits (call Forward
+// again before another Backward), and Logits or Hidden on ws discard the activations.
 func (m *Model) Backward(ws *Workspace, dlogp []float32) {
 	if !ws.train || !ws.logitOK || ws.cfg != m.Config {
-		panic("model: Backward needs a Forward of this model on the workspace first")
+		panic("model: Backward needs a Forward of this model as the last call on the workspace")
 	}
 	N, C, V := ws.N, m.Config.DModel, m.Config.VocabSize
 	if len(dlogp) != N {
