@@ -79,6 +79,8 @@ func TestPythonGolden(t *testing.T) {
 // the input's size, and every tensor it accepts must be readable.
 func FuzzRead(f *testing.F) {
 	seeds, _ := filepath.Glob(filepath.Join(goldenDir, "*.safetensors"))
+	more, _ := filepath.Glob(filepath.Join(goldenDir, "*", "*.safetensors"))
+	seeds = append(seeds, more...)
 	for _, p := range seeds {
 		b, err := os.ReadFile(p)
 		if err == nil {

@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -31,6 +32,11 @@ hub id such as gpt2 or openlm-research/open_llama_3b@main, looked up in the Hugg
 checkpoint.Fingerprint): equal fingerprints mean the same function, whatever the storage dtype label.`,
 			Flags:  []cli.Flag{modelFlag, &cli.BoolFlag{Name: "json", Usage: "print one JSON object"}},
 			Action: infoCmd,
+		},
+		{
+			Name: "path", Usage: "print the local checkpoint directory of a model, downloading it into the hub cache if needed", ArgsUsage: "[MODEL]",
+			Flags:  []cli.Flag{modelFlag},
+			Action: pathCmd,
 		},
 		{
 			Name:  "logprobs",
@@ -78,6 +84,22 @@ func infoCmd(c *cli.Context) error {
 		return enc.Encode(s)
 	}
 	return s.WriteText(os.Stdout)
+}
+
+func pathCmd(c *cli.Context) error {
+	arg, err := modelArg(c)
+	if err != nil {
+		return err
+	}
+	dir, err := hub.Resolve(c.Context, arg)
+	if err != nil {
+		return err
+	}
+	if err := hub.Complete(dir); err != nil {
+		return err
+	}
+	_, err = fmt.Println(dir)
+	return err
 }
 
 func logprobsCmd(c *cli.Context) error {
