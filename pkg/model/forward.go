@@ -77,6 +77,7 @@ type layerActs struct {
 type Workspace struct {
 	arena []float32
 
+	// N is the packed token count of the last call (read-only).
 	N       int
 	train   bool // the last pass was Forward, kept every layer, and Backward may follow
 	logitOK bool // logits holds the logits of the last pass
