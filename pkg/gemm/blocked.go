@@ -198,14 +198,28 @@ func packB(dst []float32, transB bool, b []float32, ldb, pc, kcb, j0, cols, nr i
 		}
 		return
 	}
-	// op(B)[p][j] = b[j*ldb+p]: gather columns.
+	// op(B)[p][j] = b[j*ldb+p]: gather columns, four at a time so that each k step writes
+	// 16 contiguous bytes of the panel.
 	for q := 0; q < nq; q++ {
 		panel := dst[q*kcb*nr : (q+1)*kcb*nr]
 		w := min(nr, cols-q*nr)
 		if w < nr {
 			clear(panel)
 		}
-		for j := 0; j < w; j++ {
+		j := 0
+		for ; j+4 <= w; j += 4 {
+			o := (j0+q*nr+j)*ldb + pc
+			c0 := b[o : o+kcb]
+			c1 := b[o+ldb : o+ldb+kcb]
+			c2 := b[o+2*ldb : o+2*ldb+kcb]
+			c3 := b[o+3*ldb : o+3*ldb+kcb]
+			d := panel[j:]
+			for p := range c0 {
+				e := d[p*nr : p*nr+4 : p*nr+4]
+				e[0], e[1], e[2], e[3] = c0[p], c1[p], c2[p], c3[p]
+			}
+		}
+		for ; j < w; j++ {
 			col := b[(j0+q*nr+j)*ldb+pc : (j0+q*nr+j)*ldb+pc+kcb]
 			d := panel[j:]
 			for p, v := range col {

@@ -19,11 +19,11 @@ func sgemmKernelAVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 func asmKernels() []*kernel {
 	var ks []*kernel
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, &kernel{name: "avx512", mr: 12, nr: 32, kc: 256, mc: 264, nc: 1024, fn: sgemmKernelAVX512})
-		ks = append(ks, &kernel{name: "avx512x48", mr: 8, nr: 48, kc: 256, mc: 256, nc: 1152, fn: sgemmKernelAVX512x48})
+		ks = append(ks, &kernel{name: "avx512", mr: 12, nr: 32, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX512})
+		ks = append(ks, &kernel{name: "avx512x48", mr: 8, nr: 48, kc: 768, mc: 512, nc: 1152, fn: sgemmKernelAVX512x48})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		ks = append(ks, &kernel{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 1024, fn: sgemmKernelAVX2})
+		ks = append(ks, &kernel{name: "avx2", mr: 6, nr: 16, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX2})
 	}
 	return ks
 }

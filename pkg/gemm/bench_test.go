@@ -1,0 +1,47 @@
+package gemm
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+)
+
+// benchShapes are GPT-2 small's layer products, M×K×N with M = 512 tokens:
+// attention qkv (768→2304), MLP up (768→3072), MLP down (3072→768), LM head (768→50304).
+var benchShapes = [][3]int{{512, 768, 3072}, {512, 3072, 768}, {512, 768, 2304}, {512, 768, 50304}}
+
+// BenchmarkSgemm reports GFLOP/s (2*M*N*K per product) for each shape, transposition
+// (NN: C=A·B, NT: C=A·Bᵀ as in a forward pass with out×in weights, TN: C=Aᵀ·B as in a
+// weight gradient) and thread count, with the implementation Sgemm selects.
+// Names: Sgemm/MxKxN/TT/tThreads.
+func BenchmarkSgemm(b *testing.B) {
+	defer SetThreads(0)
+	r := rand.New(rand.NewSource(1))
+	for _, s := range benchShapes {
+		m, k, n := s[0], s[1], s[2]
+		A := randSlice(r, m*k)
+		B := randSlice(r, k*n)
+		C := make([]float32, m*n)
+		for _, tt := range []string{"NN", "NT", "TN"} {
+			ta, tb := tt[0] == 'T', tt[1] == 'T'
+			lda, ldb := k, n
+			if ta {
+				lda = m
+			}
+			if tb {
+				ldb = k
+			}
+			for _, th := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%dx%dx%d/%s/t%d", m, k, n, tt, th), func(b *testing.B) {
+					SetThreads(th)
+					Sgemm(ta, tb, m, n, k, 1, A, lda, B, ldb, 0, C, n) // warm up buffers
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						Sgemm(ta, tb, m, n, k, 1, A, lda, B, ldb, 0, C, n)
+					}
+					b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
+		}
+	}
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+"""SGEMM throughput of numpy's BLAS (OpenBLAS from Debian's libopenblas0-pthread) on GPT-2
+small's layer shapes, for comparison with BenchmarkSgemm in pkg/gemm.
+
+Shapes are M x K x N (op(A) is M x K, op(B) is K x N), transpositions NN, NT, TN; prints one
+line per case:  shape trans threads GFLOP/s  (best of --reps timed runs after a warm-up).
+
+Run with OPENBLAS_CORETYPE unset, or OpenBLAS is forced onto its AVX2 kernel:
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 scripts/bench/openblas_sgemm.py
+"""
+import argparse
+import sys
+import time
+
+import numpy as np
+
+SHAPES = [(512, 768, 3072), (512, 3072, 768), (512, 768, 2304), (512, 768, 50304)]
+
+
+def blas_info():
+    try:
+        import threadpoolctl
+        return threadpoolctl, threadpoolctl.threadpool_info()
+    except ImportError:
+        return None, None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    ap.add_argument("--trans", default="NN,NT,TN")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--min-time", type=float, default=0.3, help="seconds per timed run (>=)")
+    ap.add_argument("--shapes", default="", help="e.g. 512x768x3072,512x3072x768")
+    args = ap.parse_args()
+    shapes = SHAPES
+    if args.shapes:
+        shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
+    tpc, info = blas_info()
+    if info is not None:
+        for lib in info:
+            print("# blas: %s %s %s threads=%s" % (lib.get("internal_api"), lib.get("version"),
+                  lib.get("architecture"), lib.get("num_threads")), file=sys.stderr)
+    rng = np.random.default_rng(1)
+    for m, k, n in shapes:
+        a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+        b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+        at = np.ascontiguousarray(a.T)  # stored K x M
+        bt = np.ascontiguousarray(b.T)  # stored N x K
+        c = np.empty((m, n), dtype=np.float32)
+        ops = {"NN": (a, b), "NT": (a, bt.T), "TN": (at.T, b)}
+        for tr in args.trans.split(","):
+            x, y = ops[tr]
+            for th in [int(t) for t in args.threads.split(",")]:
+                ctx = tpc.threadpool_limits(limits=th, user_api="blas") if tpc else None
+                if ctx is None and th != 1:
+                    print("# threadpoolctl missing: cannot set threads", file=sys.stderr)
+                np.matmul(x, y, out=c)
+                t0 = time.perf_counter()
+                np.matmul(x, y, out=c)
+                one = time.perf_counter() - t0
+                iters = max(1, int(args.min_time / max(one, 1e-6)))
+                best = float("inf")
+                for _ in range(args.reps):
+                    t0 = time.perf_counter()
+                    for _ in range(iters):
+                        np.matmul(x, y, out=c)
+                    best = min(best, (time.perf_counter() - t0) / iters)
+                if ctx is not None:
+                    ctx.unregister() if hasattr(ctx, "unregister") else ctx.__exit__(None, None, None)
+                print("%dx%dx%d %s %d %.1f" % (m, k, n, tr, th, 2.0 * m * n * k / best / 1e9), flush=True)
+
+
+if __name__ == "__main__":
+    main()
