@@ -1,203 +1,19 @@
-package hub
+package hub_test
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/cpo-toolchain/cpo/pkg/hub"
+	"github.com/cpo-toolchain/cpo/pkg/hub/hubtest"
 )
-
-var timeZero time.Time
-
-const secret = "hf_s3cr3t_t0ken"
-
-// fakeHub imitates the parts of the hub API that downloads use: the revision endpoint, HEAD
-// and GET on resolve URLs (small files answered directly with a git-sha1 ETag, LFS files
-// redirected to a separate CDN server with X-Linked-Etag/X-Linked-Size), Range requests,
-// private repositories, and faults: a transfer cut half-way, a corrupted body.
-type fakeHub struct {
-	mu      sync.Mutex
-	repos   map[string]*fakeRepo
-	hub     *httptest.Server
-	cdn     *httptest.Server
-	blobs   map[string][]byte // sha256 → content served by the CDN
-	log     []string          // "METHOD path range auth"
-	cutOnce map[string]bool   // sha256 → cut the next full transfer half-way
-	corrupt map[string]bool   // sha256 → serve flipped bytes
-}
-
-type fakeRepo struct {
-	private bool
-	commit  string
-	refs    map[string]string
-	files   map[string][]byte
-}
-
-func isLFS(name string) bool { return strings.HasSuffix(name, ".safetensors") }
-
-func newFakeHub(t *testing.T) *fakeHub {
-	h := &fakeHub{repos: map[string]*fakeRepo{}, blobs: map[string][]byte{}, cutOnce: map[string]bool{}, corrupt: map[string]bool{}}
-	h.cdn = httptest.NewServer(http.HandlerFunc(h.serveCDN))
-	h.hub = httptest.NewServer(http.HandlerFunc(h.serveHub))
-	t.Cleanup(func() { h.hub.Close(); h.cdn.Close() })
-	return h
-}
-
-func (h *fakeHub) addRepo(name string, private bool, files map[string][]byte) *fakeRepo {
-	sum := sha1.Sum([]byte(name))
-	r := &fakeRepo{private: private, commit: hex.EncodeToString(sum[:]), files: files}
-	r.refs = map[string]string{"main": r.commit}
-	for n, b := range files {
-		if isLFS(n) {
-			s := sha256.Sum256(b)
-			h.blobs[hex.EncodeToString(s[:])] = b
-		}
-	}
-	h.repos[name] = r
-	return r
-}
-
-func (h *fakeHub) record(r *http.Request) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.log = append(h.log, fmt.Sprintf("%s %s range=%q auth=%q", r.Method, r.URL.Path, r.Header.Get("Range"), r.Header.Get("Authorization")))
-}
-
-func (h *fakeHub) requests() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]string(nil), h.log...)
-}
-
-// lookup finds the repository of a path "<repo>/<rest>", repo being one or two segments.
-func (h *fakeHub) lookup(p string) (string, *fakeRepo, string) {
-	parts := strings.SplitN(p, "/", 3)
-	if len(parts) >= 3 {
-		if r, ok := h.repos[parts[0]+"/"+parts[1]]; ok {
-			return parts[0] + "/" + parts[1], r, parts[2]
-		}
-	}
-	if len(parts) >= 2 {
-		if r, ok := h.repos[parts[0]]; ok {
-			return parts[0], r, strings.Join(parts[1:], "/")
-		}
-	}
-	return "", nil, ""
-}
-
-func (h *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
-	h.record(r)
-	authed := r.Header.Get("Authorization") == "Bearer "+secret
-	p := strings.TrimPrefix(r.URL.Path, "/")
-	api := strings.HasPrefix(p, "api/models/")
-	p = strings.TrimPrefix(p, "api/models/")
-	_, repo, rest := h.lookup(p)
-	if repo == nil || repo.private && !authed {
-		if authed {
-			w.Header().Set("X-Error-Code", "RepoNotFound")
-			w.WriteHeader(http.StatusNotFound)
-		} else {
-			w.WriteHeader(http.StatusUnauthorized)
-		}
-		return
-	}
-	var rev, file string
-	if api {
-		rev = strings.TrimPrefix(rest, "revision/")
-	} else {
-		seg := strings.SplitN(strings.TrimPrefix(rest, "resolve/"), "/", 2)
-		if len(seg) != 2 {
-			http.NotFound(w, r)
-			return
-		}
-		rev, file = seg[0], seg[1]
-	}
-	commit := repo.refs[rev]
-	if rev == repo.commit {
-		commit = rev
-	}
-	if commit == "" {
-		w.Header().Set("X-Error-Code", "RevisionNotFound")
-		w.WriteHeader(http.StatusNotFound)
-		return
-	}
-	if api {
-		var sib []map[string]string
-		for n := range repo.files {
-			sib = append(sib, map[string]string{"rfilename": n})
-		}
-		json.NewEncoder(w).Encode(map[string]any{"sha": commit, "siblings": sib})
-		return
-	}
-	body, ok := repo.files[file]
-	if !ok {
-		w.Header().Set("X-Error-Code", "EntryNotFound")
-		w.WriteHeader(http.StatusNotFound)
-		return
-	}
-	w.Header().Set("X-Repo-Commit", commit)
-	if isLFS(file) {
-		s := sha256.Sum256(body)
-		sum := hex.EncodeToString(s[:])
-		w.Header().Set("X-Linked-Etag", `"`+sum+`"`)
-		w.Header().Set("X-Linked-Size", fmt.Sprint(len(body)))
-		w.Header().Set("Location", h.cdn.URL+"/blob/"+sum+"?sig=abc")
-		w.WriteHeader(http.StatusFound)
-		return
-	}
-	gs := sha1.New()
-	fmt.Fprintf(gs, "blob %d\x00", len(body))
-	gs.Write(body)
-	w.Header().Set("ETag", `"`+hex.EncodeToString(gs.Sum(nil))+`"`)
-	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
-	if r.Method == http.MethodGet {
-		w.Write(body)
-	}
-}
-
-func (h *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
-	h.record(r)
-	sum := strings.TrimPrefix(r.URL.Path, "/blob/")
-	h.mu.Lock()
-	body, ok := h.blobs[sum]
-	cut := h.cutOnce[sum] && r.Header.Get("Range") == ""
-	if cut {
-		delete(h.cutOnce, sum)
-	}
-	if h.corrupt[sum] {
-		body = append([]byte(nil), body...)
-		body[len(body)/2] ^= 0xff
-	}
-	h.mu.Unlock()
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	if cut {
-		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
-		w.WriteHeader(http.StatusOK)
-		w.Write(body[:len(body)/2])
-		w.(http.Flusher).Flush()
-		panic(http.ErrAbortHandler) // drop the connection mid-body
-	}
-	http.ServeContent(w, r, "", timeZero, bytes.NewReader(body))
-}
-
-func (h *fakeHub) client(t *testing.T, cache string) (*Client, *bytes.Buffer) {
-	var prog bytes.Buffer
-	return &Client{Endpoint: h.hub.URL, CacheDir: cache, Progress: &prog}, &prog
-}
 
 func weights(n int, seed byte) []byte {
 	b := make([]byte, n)
@@ -227,16 +43,16 @@ func readAll(t *testing.T, p string) []byte {
 }
 
 func TestDownloadThenCache(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	files := tinyRepo()
-	repo := h.addRepo("org/tiny", false, files)
+	repo := h.AddRepo("org/tiny", false, files)
 	cache := t.TempDir()
-	c, prog := h.client(t, cache)
+	c, prog := h.Client(cache)
 	dir, err := c.Resolve(context.Background(), "org/tiny")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := filepath.Join(cache, "models--org--tiny", "snapshots", repo.commit); dir != want {
+	if want := filepath.Join(cache, "models--org--tiny", "snapshots", repo.Commit); dir != want {
 		t.Fatalf("dir %s want %s", dir, want)
 	}
 	for _, n := range []string{"config.json", "tokenizer.json", "model.safetensors"} {
@@ -253,7 +69,7 @@ func TestDownloadThenCache(t *testing.T) {
 			t.Errorf("%s fetched", n)
 		}
 	}
-	if ref := readAll(t, filepath.Join(cache, "models--org--tiny", "refs", "main")); string(ref) != repo.commit {
+	if ref := readAll(t, filepath.Join(cache, "models--org--tiny", "refs", "main")); string(ref) != repo.Commit {
 		t.Errorf("refs/main = %q", ref)
 	}
 	s := sha256.Sum256(files["model.safetensors"])
@@ -264,21 +80,21 @@ func TestDownloadThenCache(t *testing.T) {
 		t.Errorf("progress: %q", prog.String())
 	}
 	// Found again without any request, also offline, also by commit hash.
-	n := len(h.requests())
+	n := len(h.Requests())
 	c.Offline = true
-	for _, arg := range []string{"org/tiny", "org/tiny@main", "org/tiny@" + repo.commit} {
+	for _, arg := range []string{"org/tiny", "org/tiny@main", "org/tiny@" + repo.Commit} {
 		d2, err := c.Resolve(context.Background(), arg)
 		if err != nil || d2 != dir {
 			t.Errorf("%s: %s, %v", arg, d2, err)
 		}
 	}
-	if len(h.requests()) != n {
-		t.Errorf("cached resolve made requests: %v", h.requests()[n:])
+	if len(h.Requests()) != n {
+		t.Errorf("cached resolve made requests: %v", h.Requests()[n:])
 	}
 }
 
 func TestShardedDownload(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	files := map[string][]byte{
 		"config.json":                      []byte(`{}`),
 		"model.safetensors.index.json":     []byte(`{"metadata":{"total_size":10},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}}`),
@@ -286,8 +102,8 @@ func TestShardedDownload(t *testing.T) {
 		"model-00002-of-00002.safetensors": weights(7000, 3),
 		"model-00009-of-00009.safetensors": weights(10, 4), // not in the index: not fetched
 	}
-	h.addRepo("gpt2-xl", false, files)
-	c, _ := h.client(t, t.TempDir())
+	h.AddRepo("gpt2-xl", false, files)
+	c, _ := h.Client(t.TempDir())
 	dir, err := c.Resolve(context.Background(), "gpt2-xl")
 	if err != nil {
 		t.Fatal(err)
@@ -306,13 +122,13 @@ func TestShardedDownload(t *testing.T) {
 }
 
 func TestResumeAfterInterruptedTransfer(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	files := tinyRepo()
-	h.addRepo("org/tiny", false, files)
+	h.AddRepo("org/tiny", false, files)
 	s := sha256.Sum256(files["model.safetensors"])
 	sum := hex.EncodeToString(s[:])
-	h.cutOnce[sum] = true
-	c, prog := h.client(t, t.TempDir())
+	h.CutOnce(sum)
+	c, prog := h.Client(t.TempDir())
 	dir, err := c.Resolve(context.Background(), "org/tiny")
 	if err != nil {
 		t.Fatal(err)
@@ -322,11 +138,11 @@ func TestResumeAfterInterruptedTransfer(t *testing.T) {
 	}
 	want := fmt.Sprintf(`GET /blob/%s range="bytes=%d-"`, sum, len(files["model.safetensors"])/2)
 	found := false
-	for _, r := range h.requests() {
+	for _, r := range h.Requests() {
 		found = found || strings.HasPrefix(r, want)
 	}
 	if !found {
-		t.Errorf("no request %q in %v", want, h.requests())
+		t.Errorf("no request %q in %v", want, h.Requests())
 	}
 	if !strings.Contains(prog.String(), "resuming") {
 		t.Errorf("progress %q", prog.String())
@@ -334,16 +150,16 @@ func TestResumeAfterInterruptedTransfer(t *testing.T) {
 }
 
 func TestResumeLeftoverPartialFile(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	files := tinyRepo()
-	h.addRepo("org/tiny", false, files)
+	h.AddRepo("org/tiny", false, files)
 	s := sha256.Sum256(files["model.safetensors"])
 	sum := hex.EncodeToString(s[:])
 	cache := t.TempDir()
 	blobs := filepath.Join(cache, "models--org--tiny", "blobs")
 	os.MkdirAll(blobs, 0o755)
 	os.WriteFile(filepath.Join(blobs, sum+".incomplete"), files["model.safetensors"][:12345], 0o644)
-	c, _ := h.client(t, cache)
+	c, _ := h.Client(cache)
 	dir, err := c.Resolve(context.Background(), "org/tiny")
 	if err != nil {
 		t.Fatal(err)
@@ -352,7 +168,7 @@ func TestResumeLeftoverPartialFile(t *testing.T) {
 		t.Fatal("resumed file differs")
 	}
 	var got []string
-	for _, r := range h.requests() {
+	for _, r := range h.Requests() {
 		if strings.HasPrefix(r, "GET /blob/") {
 			got = append(got, r)
 		}
@@ -366,14 +182,14 @@ func TestResumeLeftoverPartialFile(t *testing.T) {
 }
 
 func TestChecksumMismatch(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	files := tinyRepo()
-	h.addRepo("org/tiny", false, files)
+	h.AddRepo("org/tiny", false, files)
 	s := sha256.Sum256(files["model.safetensors"])
 	sum := hex.EncodeToString(s[:])
-	h.corrupt[sum] = true
+	h.Corrupt(sum, true)
 	cache := t.TempDir()
-	c, _ := h.client(t, cache)
+	c, _ := h.Client(cache)
 	_, err := c.Resolve(context.Background(), "org/tiny")
 	if err == nil || !strings.Contains(err.Error(), "checksum mismatch") || !strings.Contains(err.Error(), "model.safetensors") {
 		t.Fatalf("err = %v", err)
@@ -385,17 +201,17 @@ func TestChecksumMismatch(t *testing.T) {
 		}
 	}
 	// A later clean transfer succeeds.
-	h.corrupt[sum] = false
+	h.Corrupt(sum, false)
 	if _, err := c.Resolve(context.Background(), "org/tiny"); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestAuthAndErrors(t *testing.T) {
-	h := newFakeHub(t)
-	h.addRepo("org/private", true, tinyRepo())
-	h.addRepo("org/tiny", false, tinyRepo())
-	c, prog := h.client(t, t.TempDir())
+	h := hubtest.New(t)
+	h.AddRepo("org/private", true, tinyRepo())
+	h.AddRepo("org/tiny", false, tinyRepo())
+	c, prog := h.Client(t.TempDir())
 	ctx := context.Background()
 
 	_, err := c.Resolve(ctx, "org/private")
@@ -406,7 +222,7 @@ func TestAuthAndErrors(t *testing.T) {
 	if _, err = c.Resolve(ctx, "org/private"); err == nil || !strings.Contains(err.Error(), "token in HF_TOKEN was refused") {
 		t.Errorf("wrong token: %v", err)
 	}
-	c.Token = secret
+	c.Token = hubtest.Token
 	if _, err := c.Resolve(ctx, "org/private"); err != nil {
 		t.Fatalf("with token: %v", err)
 	}
@@ -416,10 +232,10 @@ func TestAuthAndErrors(t *testing.T) {
 	if _, err = c.Resolve(ctx, "org/tiny@v9"); err == nil || !strings.Contains(err.Error(), "revision not found") {
 		t.Errorf("missing revision: %v", err)
 	}
-	if strings.Contains(prog.String(), secret) {
+	if strings.Contains(prog.String(), hubtest.Token) {
 		t.Error("token printed in progress")
 	}
-	for _, r := range h.requests() {
+	for _, r := range h.Requests() {
 		if strings.HasPrefix(r, "GET /blob/") && strings.Contains(r, "Bearer") {
 			t.Errorf("token sent to the CDN: %s", r)
 		}
@@ -427,24 +243,24 @@ func TestAuthAndErrors(t *testing.T) {
 }
 
 func TestNoSafetensors(t *testing.T) {
-	h := newFakeHub(t)
-	h.addRepo("org/old", false, map[string][]byte{"config.json": []byte(`{}`), "pytorch_model.bin": []byte("x")})
-	c, _ := h.client(t, t.TempDir())
+	h := hubtest.New(t)
+	h.AddRepo("org/old", false, map[string][]byte{"config.json": []byte(`{}`), "pytorch_model.bin": []byte("x")})
+	c, _ := h.Client(t.TempDir())
 	if _, err := c.Resolve(context.Background(), "org/old"); err == nil || !strings.Contains(err.Error(), "no safetensors weights") {
 		t.Errorf("err = %v", err)
 	}
 }
 
 func TestOfflineAndLocal(t *testing.T) {
-	h := newFakeHub(t)
-	h.addRepo("org/tiny", false, tinyRepo())
-	c, _ := h.client(t, t.TempDir())
+	h := hubtest.New(t)
+	h.AddRepo("org/tiny", false, tinyRepo())
+	c, _ := h.Client(t.TempDir())
 	c.Offline = true
 	if _, err := c.Resolve(context.Background(), "org/tiny"); err == nil || !strings.Contains(err.Error(), "offline") {
 		t.Errorf("offline: %v", err)
 	}
-	if len(h.requests()) != 0 {
-		t.Errorf("offline made requests %v", h.requests())
+	if len(h.Requests()) != 0 {
+		t.Errorf("offline made requests %v", h.Requests())
 	}
 	local := t.TempDir()
 	if d, err := c.Resolve(context.Background(), local); err != nil || d != local {
@@ -475,7 +291,7 @@ func TestTransformersCacheLayout(t *testing.T) {
 		os.WriteFile(blob, []byte(b), 0o644)
 		os.Symlink("../../blobs/"+filepath.Base(blob), filepath.Join(snap, n))
 	}
-	c := &Client{CacheDir: cache, Offline: true}
+	c := &hub.Client{CacheDir: cache, Offline: true}
 	d, err := c.Resolve(context.Background(), "openlm-research/open_llama_3b")
 	if err != nil || d != snap {
 		t.Fatalf("%s, %v", d, err)
@@ -496,35 +312,35 @@ func TestParseID(t *testing.T) {
 		"org/m@" + strings.Repeat("0", 40): {"org/m", strings.Repeat("0", 40)},
 	}
 	for in, want := range good {
-		r, v, err := ParseID(in)
+		r, v, err := hub.ParseID(in)
 		if err != nil || r != want[0] || v != want[1] {
-			t.Errorf("ParseID(%q) = %q %q %v", in, r, v, err)
+			t.Errorf("hub.ParseID(%q) = %q %q %v", in, r, v, err)
 		}
 	}
 	for _, in := range []string{"", "a/b/c", "a--b", "../x", "org/m@", "org/m@../../x", "-x", "a b", "org/.."} {
-		if _, _, err := ParseID(in); err == nil {
-			t.Errorf("ParseID(%q) accepted", in)
+		if _, _, err := hub.ParseID(in); err == nil {
+			t.Errorf("hub.ParseID(%q) accepted", in)
 		}
 	}
 }
 
 func TestFromEnv(t *testing.T) {
 	home := t.TempDir()
-	t.Setenv(EnvHome, home)
-	t.Setenv(EnvCache, "")
-	t.Setenv(EnvEndpoint, "http://example.invalid/")
-	t.Setenv(EnvToken, "")
-	t.Setenv(EnvOffline, "1")
+	t.Setenv(hub.EnvHome, home)
+	t.Setenv(hub.EnvCache, "")
+	t.Setenv(hub.EnvEndpoint, "http://example.invalid/")
+	t.Setenv(hub.EnvToken, "")
+	t.Setenv(hub.EnvOffline, "1")
 	os.WriteFile(filepath.Join(home, "token"), []byte("hf_file\n"), 0o600)
-	c := FromEnv()
+	c := hub.FromEnv()
 	if c.CacheDir != filepath.Join(home, "hub") || c.Endpoint != "http://example.invalid" || !c.Offline || c.Token != "hf_file" {
 		t.Errorf("%+v", c)
 	}
-	t.Setenv(EnvCache, "/x/cache")
-	t.Setenv(EnvToken, "hf_env")
-	t.Setenv(EnvOffline, "0")
+	t.Setenv(hub.EnvCache, "/x/cache")
+	t.Setenv(hub.EnvToken, "hf_env")
+	t.Setenv(hub.EnvOffline, "0")
 	t.Setenv("TRANSFORMERS_OFFLINE", "")
-	c = FromEnv()
+	c = hub.FromEnv()
 	if c.CacheDir != "/x/cache" || c.Token != "hf_env" || c.Offline {
 		t.Errorf("%+v", c)
 	}
