@@ -17,6 +17,9 @@
 // the token $HF_TOKEN (else the file $HF_HOME/token), sent only to the endpoint's host as
 // "Authorization: Bearer" and never printed. HF_HUB_OFFLINE=1 forbids any network access.
 //
+// Downloads of one file take the lock .locks/models--org--name/<etag>.lock (flock), as
+// huggingface_hub does, so concurrent processes do not write one blob at the same time.
+//
 // Only safetensors weights are fetched (model.safetensors, or model.safetensors.index.json and
 // its shards), with config.json and the tokenizer files.
 package hub

@@ -412,6 +412,17 @@ func (c *Client) fetch(ctx context.Context, repo, commit, file string) error {
 		return err
 	}
 	blob := filepath.Join(root, "blobs", m.etag)
+	lock := filepath.Join(c.CacheDir, ".locks", RepoFolderName(repo), m.etag+".lock")
+	unlock, err := lockPath(ctx, lock, func() {
+		c.progressf("hub: %s %s: waiting for another download of the same file\n", repo, file)
+	})
+	if err != nil {
+		return fmt.Errorf("hub: locking %s: %w", lock, err)
+	}
+	defer unlock()
+	if isFile(pointer) { // another process finished it meanwhile
+		return nil
+	}
 	if st, err := os.Stat(blob); err != nil || (m.size >= 0 && st.Size() != m.size) {
 		if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
 			return err

@@ -345,3 +345,42 @@ func TestFromEnv(t *testing.T) {
 		t.Errorf("%+v", c)
 	}
 }
+
+// TestConcurrentDownloads runs several resolves of one repository into one cache at once:
+// the blob lock lets exactly one of them transfer each file.
+func TestConcurrentDownloads(t *testing.T) {
+	h := hubtest.New(t)
+	files := tinyRepo()
+	h.AddRepo("org/tiny", false, files)
+	cache := t.TempDir()
+	errs := make(chan error, 4)
+	dirs := make(chan string, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			c, _ := h.Client(cache)
+			d, err := c.Resolve(context.Background(), "org/tiny")
+			errs <- err
+			dirs <- d
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		if d := <-dirs; !bytes.Equal(readAll(t, filepath.Join(d, "model.safetensors")), files["model.safetensors"]) {
+			t.Fatal("content differs")
+		}
+	}
+	n := 0
+	for _, r := range h.Requests() {
+		if strings.HasPrefix(r, "GET /blob/") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d transfers of the weights, want 1", n)
+	}
+	if _, err := os.Stat(filepath.Join(cache, ".locks", "models--org--tiny")); err != nil {
+		t.Errorf("no lock directory: %v", err)
+	}
+}
