@@ -281,7 +281,7 @@ func (c *Client) Download(ctx context.Context, repo, rev string) (string, error)
 		}
 		files = append(files, shards...)
 	default:
-		return "", fmt.Errorf("hub: %s@%s has no safetensors weights (%s or %s); other formats are not supported", repo, rev, singleWeights, indexWeights)
+		return "", fmt.Errorf("hub: %s@%s has no safetensors weights (%s or %s); other formats are not supported (the hub's safetensors conversion bot often offers them in a pull request: try @refs/pr/N)", repo, rev, singleWeights, indexWeights)
 	}
 	for _, f := range files {
 		if err := c.fetch(ctx, repo, info.SHA, f); err != nil {

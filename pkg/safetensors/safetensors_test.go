@@ -368,3 +368,11 @@ func TestBadIndex(t *testing.T) {
 		t.Errorf("empty dir: %v", err)
 	}
 }
+
+func TestOpenDirHintsAtOtherFormats(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "pytorch_model.bin"), []byte("PK"), 0o644)
+	if _, err := OpenDir(dir); err == nil || !strings.Contains(err.Error(), "it has pytorch_model.bin: convert it") {
+		t.Errorf("err = %v", err)
+	}
+}

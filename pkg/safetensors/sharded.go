@@ -44,7 +44,14 @@ func OpenDir(dir string) (*Set, error) {
 	}
 	single := filepath.Join(dir, SingleFileName)
 	if _, err := os.Stat(single); err != nil {
-		return nil, fmt.Errorf("%s: no %s or %s (only safetensors weights are supported)", dir, SingleFileName, IndexFileName)
+		hint := ""
+		for _, other := range []string{"pytorch_model.bin", "pytorch_model.bin.index.json", "model.ckpt.index", "flax_model.msgpack"} {
+			if _, err := os.Stat(filepath.Join(dir, other)); err == nil {
+				hint = fmt.Sprintf("; it has %s: convert it, e.g. in Python AutoModelForCausalLM.from_pretrained(dir).save_pretrained(out, safe_serialization=True)", other)
+				break
+			}
+		}
+		return nil, fmt.Errorf("%s: no %s or %s (only safetensors weights are supported)%s", dir, SingleFileName, IndexFileName, hint)
 	}
 	f, err := Open(single)
 	if err != nil {
