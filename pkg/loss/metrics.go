@@ -65,6 +65,24 @@ func (st *Stats) Add(s, sref []float64, kinds []string, beta float64) {
 	}
 }
 
+// Merge adds the examples recorded in o to st.
+func (st *Stats) Merge(o *Stats) {
+	st.n += o.n
+	st.chosen += o.chosen
+	st.rejected += o.rejected
+	st.margin += o.margin
+	st.acc += o.acc
+	st.logpChosen += o.logpChosen
+	st.logpRejected += o.logpRejected
+	for k, v := range o.kindMargin {
+		if st.kindMargin == nil {
+			st.kindMargin, st.kindCount = map[string]float64{}, map[string]int{}
+		}
+		st.kindMargin[k] += v
+		st.kindCount[k] += o.kindCount[k]
+	}
+}
+
 // N is the number of examples recorded.
 func (st *Stats) N() int { return st.n }
 
