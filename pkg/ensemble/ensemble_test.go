@@ -128,12 +128,12 @@ func TestInterpolateBF16AndHubNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Both inputs are BF16, so the output is BF16 and a=1 reproduces the MLE bytes.
-	fa, err := safetensors.OpenDir(da)
+	fa, err := safetensors.Open(filepath.Join(da, safetensors.SingleFileName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fa.Close()
-	fo, err := safetensors.OpenDir(out)
+	fo, err := safetensors.Open(filepath.Join(out, safetensors.SingleFileName))
 	if err != nil {
 		t.Fatal(err)
 	}
