@@ -376,3 +376,42 @@ func TestOpenDirHintsAtOtherFormats(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestWriteFill(t *testing.T) {
+	ts := sample()
+	var filled []Tensor
+	calls := 0
+	for _, x := range ts {
+		x := x
+		filled = append(filled, Tensor{Name: x.Name, Shape: x.Shape, Fill: func(dst []float32) error {
+			calls++
+			copy(dst, x.Data)
+			return nil
+		}})
+	}
+	a := encodeFile(t, ts, BF16, nil)
+	b := encodeFile(t, filled, BF16, nil)
+	if !bytes.Equal(a, b) || calls != len(ts) { // encodeFile writes once; Size calls no Fill
+		t.Errorf("Fill output differs (calls %d)", calls)
+	}
+	dir := t.TempDir()
+	if _, err := WriteDir(dir, filled, F32, 64, nil); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, _ := s.Float32("b"); v[3] != ts[1].Data[3] {
+		t.Error("sharded Fill lost data")
+	}
+	bad := []Tensor{{Name: "x", Shape: []int{2}, Fill: func([]float32) error { return os.ErrInvalid }}}
+	if err := WriteFile(filepath.Join(dir, "bad.safetensors"), bad, F32, nil); err == nil {
+		t.Error("Fill error ignored")
+	}
+	both := []Tensor{{Name: "x", Shape: []int{1}, Data: []float32{1}, Fill: func([]float32) error { return nil }}}
+	if err := Write(&bytes.Buffer{}, both, F32, nil); err == nil {
+		t.Error("Data and Fill accepted")
+	}
+}

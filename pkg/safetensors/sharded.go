@@ -204,7 +204,7 @@ func WriteDir(dir string, tensors []Tensor, dtype DType, maxShardBytes int64, me
 	es := dtype.Size()
 	var total int64
 	for _, t := range tensors {
-		total += int64(len(t.Data)) * es
+		total += int64(t.NumElements()) * es
 	}
 	if maxShardBytes <= 0 || total <= maxShardBytes {
 		p := filepath.Join(dir, SingleFileName)
@@ -220,7 +220,7 @@ func WriteDir(dir string, tensors []Tensor, dtype DType, maxShardBytes int64, me
 	var cur []Tensor
 	var curBytes int64
 	for _, t := range tensors {
-		b := int64(len(t.Data)) * es
+		b := int64(t.NumElements()) * es
 		if len(cur) > 0 && curBytes+b > maxShardBytes {
 			groups = append(groups, cur)
 			cur, curBytes = nil, 0

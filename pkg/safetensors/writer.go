@@ -12,12 +12,24 @@ import (
 	"strings"
 )
 
-// Tensor is a float32 tensor in memory, to be written. Data is row-major with
-// len(Data) = product of Shape.
+// Tensor is a float32 tensor to be written: either in memory (Data, row-major, len(Data) =
+// product of Shape), or produced on demand by Fill, which the writer calls with a buffer of
+// the tensor's size just before writing it, so a tool can stream a model tensor by tensor
+// (e.g. averaging checkpoints) without holding it whole.
 type Tensor struct {
 	Name  string
 	Shape []int
 	Data  []float32
+	Fill  func(dst []float32) error
+}
+
+// NumElements is the product of the shape.
+func (t Tensor) NumElements() int {
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
 }
 
 func (t Tensor) check() error {
@@ -28,7 +40,10 @@ func (t Tensor) check() error {
 		}
 		n *= d
 	}
-	if n != len(t.Data) {
+	if t.Fill != nil && t.Data != nil {
+		return fmt.Errorf("tensor %q: give Data or Fill, not both", t.Name)
+	}
+	if t.Fill == nil && n != len(t.Data) {
 		return fmt.Errorf("tensor %q: shape %v has %d elements but data has %d", t.Name, t.Shape, n, len(t.Data))
 	}
 	if t.Name == "" || t.Name == "__metadata__" {
@@ -75,7 +90,7 @@ func header(tensors []Tensor, dtype DType, metadata map[string]string) ([]byte, 
 			}
 			sb.WriteString(strconv.Itoa(d))
 		}
-		end := off + int64(len(t.Data))*es
+		end := off + int64(t.NumElements())*es
 		fmt.Fprintf(&sb, `],"data_offsets":[%d,%d]}`, off, end)
 		off = end
 	}
@@ -102,9 +117,22 @@ func Write(w io.Writer, tensors []Tensor, dtype DType, metadata map[string]strin
 	es := int(dtype.Size())
 	const per = 1 << 16
 	buf := make([]byte, per*es)
+	var fillBuf []float32
 	for _, t := range tensors {
-		for i := 0; i < len(t.Data); i += per {
-			src := t.Data[i:min(i+per, len(t.Data))]
+		data := t.Data
+		if t.Fill != nil {
+			n := t.NumElements()
+			if cap(fillBuf) < n {
+				fillBuf = make([]float32, n)
+			}
+			data = fillBuf[:n]
+			clear(data)
+			if err := t.Fill(data); err != nil {
+				return fmt.Errorf("tensor %q: %w", t.Name, err)
+			}
+		}
+		for i := 0; i < len(data); i += per {
+			src := data[i:min(i+per, len(data))]
 			b := buf[:len(src)*es]
 			if err := encode(dtype, b, src); err != nil {
 				return err
@@ -125,7 +153,7 @@ func Size(tensors []Tensor, dtype DType, metadata map[string]string) (int64, err
 	}
 	n := 8 + int64(len(hdr))
 	for _, t := range tensors {
-		n += int64(len(t.Data)) * dtype.Size()
+		n += int64(t.NumElements()) * dtype.Size()
 	}
 	return n, nil
 }
