@@ -332,8 +332,7 @@ func (r *Reader) readParquet(name string) error {
 	}
 	// Leaf columns that are top-level strings, by column index.
 	cols := map[int]string{}
-	for i, fld := range pf.Schema().Fields() {
-		_ = i
+	for _, fld := range pf.Schema().Fields() {
 		if fld.Leaf() && fld.Type().Kind() == parquet.ByteArray {
 			cols[columnIndex(pf.Schema(), fld.Name())] = fld.Name()
 		}
@@ -372,7 +371,7 @@ func (r *Reader) readParquet(name string) error {
 				}
 			}
 			if missing != "" {
-				if e := r.bad(name, line, "missing field", "row %d: column %q is null", line, missing); e != nil {
+				if e := r.bad(name, line, "missing field", "column %q is null", missing); e != nil {
 					return e
 				}
 				continue
@@ -382,7 +381,7 @@ func (r *Reader) readParquet(name string) error {
 				bad = bad || !utf8.ValidString(v)
 			}
 			if bad {
-				if e := r.bad(name, line, "invalid UTF-8", "row %d: invalid UTF-8", line); e != nil {
+				if e := r.bad(name, line, "invalid UTF-8", "invalid UTF-8"); e != nil {
 					return e
 				}
 				continue
