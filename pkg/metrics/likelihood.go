@@ -44,10 +44,20 @@ func (s SeqLogp) Mean() float64 {
 	return s.Sum / float64(s.Tokens)
 }
 
+// PairError is an error of one prompt/response pair of Score, by its index.
+type PairError struct {
+	Index int
+	Err   error
+}
+
+func (e *PairError) Error() string { return fmt.Sprintf("pair %d: %v", e.Index, e.Err) }
+func (e *PairError) Unwrap() error { return e.Err }
+
 // Score returns log P(responses[i] | prompts[i]) for every i. A prompt must have at least one
 // token (the first response token needs a context): an empty prompt is given the model's BOS
 // when it has one, and is an error otherwise. An error names the index i of the offending pair
-// (a sequence longer than the model's context, a token outside its vocabulary).
+// (a sequence longer than the model's context, a token outside its vocabulary) in a
+// *PairError.
 func (s *Scorer) Score(prompts, responses [][]int32) ([]SeqLogp, error) {
 	if len(prompts) != len(responses) {
 		return nil, fmt.Errorf("metrics: %d prompts for %d responses", len(prompts), len(responses))
@@ -67,18 +77,18 @@ func (s *Scorer) Score(prompts, responses [][]int32) ([]SeqLogp, error) {
 		p := prompts[i]
 		if len(p) == 0 {
 			if cfg.BOS < 0 {
-				return nil, fmt.Errorf("pair %d: empty prompt and the model has no BOS token to start from", i)
+				return nil, &PairError{i, fmt.Errorf("empty prompt and the model has no BOS token to start from")}
 			}
 			p = []int32{int32(cfg.BOS)}
 		}
 		seq := make([]int32, 0, len(p)+len(responses[i]))
 		seq = append(append(seq, p...), responses[i]...)
 		if len(seq) > cfg.MaxSeqLen {
-			return nil, fmt.Errorf("pair %d: prompt+response is %d tokens, more than the model's context of %d", i, len(seq), cfg.MaxSeqLen)
+			return nil, &PairError{i, fmt.Errorf("prompt+response is %d tokens, more than the model's context of %d", len(seq), cfg.MaxSeqLen)}
 		}
 		for t, tok := range seq {
 			if tok < 0 || int(tok) >= cfg.VocabSize {
-				return nil, fmt.Errorf("pair %d: token %d at position %d is outside the model's vocabulary [0, %d)", i, tok, t, cfg.VocabSize)
+				return nil, &PairError{i, fmt.Errorf("token %d at position %d is outside the model's vocabulary [0, %d)", tok, t, cfg.VocabSize)}
 			}
 		}
 		seqs[i], plen[i] = seq, len(p)
