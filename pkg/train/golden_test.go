@@ -168,3 +168,51 @@ func TestInitialLoss(t *testing.T) {
 	}
 	_ = shard.KindGT
 }
+
+// Central finite differences of the batch loss through the float32 model against the gradient
+// Accumulate leaves in Param.Grad, on the largest-gradient elements of a few tensors.
+func TestModelPathFiniteDifferences(t *testing.T) {
+	items := madeUpItems(3, 4, 11)
+	for _, name := range []string{CPO, CPORank, MLECPO} {
+		m := tinyModel(t, 7)
+		ref := tinyModel(t, 8)
+		st := NewStepper(m, ref, Objective{Name: name, Beta: 1, Alpha: 0.5})
+		norm := float64(st.MLETokens(items))
+		m.ZeroGrad()
+		if _, err := st.Accumulate(items, len(items), norm); err != nil {
+			t.Fatal(err)
+		}
+		lossAt := func() float64 {
+			s := NewStepper(m, ref, st.Obj)
+			mb, err := s.Accumulate(items, len(items), norm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return mb.Loss
+		}
+		grads := map[*model.Param][]float32{}
+		for _, p := range m.Params() {
+			grads[p] = append([]float32(nil), p.Grad...)
+		}
+		for _, p := range []*model.Param{m.Params()[0], m.Params()[4], m.Params()[len(m.Params())-5]} {
+			g := grads[p]
+			best := 0
+			for i := range g {
+				if math.Abs(float64(g[i])) > math.Abs(float64(g[best])) {
+					best = i
+				}
+			}
+			const h = 1e-2
+			x := p.Data[best]
+			p.Data[best] = x + h
+			lp := lossAt()
+			p.Data[best] = x - h
+			lm := lossAt()
+			p.Data[best] = x
+			fd := (lp - lm) / (2 * h)
+			if d := math.Abs(fd - float64(g[best])); d > 0.03*math.Abs(fd)+1e-3 {
+				t.Errorf("%s %s[%d]: gradient %v, finite difference %v", name, p.Name, best, g[best], fd)
+			}
+		}
+	}
+}
