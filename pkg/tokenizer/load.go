@@ -195,7 +195,18 @@ func ParseHFJSON(data []byte, name string) (*Tokenizer, error) {
 			if c.Replacement != "" && c.Replacement != metaspace {
 				return nil, fail("Metaspace replacement %q is not supported", c.Replacement)
 			}
-			t.addDummyPrefix = c.PrependScheme != "never" && (c.AddPrefixSpace == nil || *c.AddPrefixSpace || c.PrependScheme != "")
+			// Old files say add_prefix_space, newer ones prepend_scheme (always, first, never);
+			// both prepend "▁" only to text that does not start with a space.
+			t.metaPrepend = prependMetaAll
+			switch c.PrependScheme {
+			case "", "always":
+				t.addDummyPrefix = c.PrependScheme != "" || c.AddPrefixSpace == nil || *c.AddPrefixSpace
+			case "first":
+				t.addDummyPrefix, t.metaPrepend = true, prependMetaFirst
+			case "never":
+			default:
+				return nil, fail("Metaspace prepend_scheme %q is not supported", c.PrependScheme)
+			}
 			t.metaspaceSplit = c.Split == nil || *c.Split
 		default:
 			return nil, fail("pre-tokenizer %q is not supported", c.Type)

@@ -22,8 +22,8 @@ func (t *Tokenizer) Fingerprint() string {
 	h := sha256.New()
 	w := bufio.NewWriter(h)
 	fmt.Fprintf(w, "cpo-tokenizer-fingerprint v1\nkind %s\n", t.kind)
-	fmt.Fprintf(w, "add_prefix_space %v\nadd_dummy_prefix %v\nremove_extra_whitespaces %v\nmetaspace_split %v\n",
-		t.addPrefixSpace, t.addDummyPrefix, t.removeExtraWS, t.metaspaceSplit)
+	fmt.Fprintf(w, "add_prefix_space %v\nadd_dummy_prefix %v %d\nremove_extra_whitespaces %v\nmetaspace_split %v\n",
+		t.addPrefixSpace, t.addDummyPrefix, t.metaPrepend, t.removeExtraWS, t.metaspaceSplit)
 	if t.charsmap != nil {
 		fmt.Fprintf(w, "charsmap %x\n", sha256.Sum256(t.charsmap.blob))
 	}
@@ -119,8 +119,8 @@ func (t *Tokenizer) SaveHF(w io.Writer) error {
 			return errors.New("tokenizer: SaveHF: user-defined pieces have no tokenizer.json equivalent here; ship tokenizer.model")
 		case len(t.unused) > 0:
 			return errors.New("tokenizer: SaveHF: unused pieces have no tokenizer.json equivalent; ship tokenizer.model")
-		case t.metaspaceSplit || !t.addDummyPrefix:
-			return errors.New("tokenizer: SaveHF: only the Llama layout (dummy prefix, no metaspace split) is written")
+		case !t.addDummyPrefix && t.metaPrepend == prependAlways:
+			return errors.New("tokenizer: SaveHF: a SentencePiece model without the dummy prefix is not written")
 		}
 	}
 	// Vocabulary: model entries exclude added tokens that are not in the model's vocabulary
@@ -155,13 +155,24 @@ func (t *Tokenizer) SaveHF(w io.Writer) error {
 		if t.unk >= 0 {
 			unk = t.pieces[t.unk]
 		}
+		// Llama's legacy layout (Prepend + Replace normalizer) for SentencePiece semantics;
+		// the Metaspace pre-tokenizer for tokenizers loaded with one.
+		var norm, pre any = orderedJSON{{"type", "Sequence"}, {"normalizers", []any{
+			orderedJSON{{"type", "Prepend"}, {"prepend", metaspace}},
+			orderedJSON{{"type", "Replace"}, {"pattern", orderedJSON{{"String", " "}}}, {"content", metaspace}},
+		}}}, nil
+		if t.metaPrepend != prependAlways {
+			scheme := "never"
+			if t.addDummyPrefix {
+				scheme = map[uint8]string{prependMetaAll: "always", prependMetaFirst: "first"}[t.metaPrepend]
+			}
+			norm = nil
+			pre = orderedJSON{{"type", "Metaspace"}, {"replacement", metaspace}, {"prepend_scheme", scheme}, {"split", t.metaspaceSplit}}
+		}
 		doc = orderedJSON{
 			{"version", "1.0"}, {"truncation", nil}, {"padding", nil}, {"added_tokens", added},
-			{"normalizer", orderedJSON{{"type", "Sequence"}, {"normalizers", []any{
-				orderedJSON{{"type", "Prepend"}, {"prepend", metaspace}},
-				orderedJSON{{"type", "Replace"}, {"pattern", orderedJSON{{"String", " "}}}, {"content", metaspace}},
-			}}}},
-			{"pre_tokenizer", nil},
+			{"normalizer", norm},
+			{"pre_tokenizer", pre},
 			{"post_processor", nil},
 			{"decoder", orderedJSON{{"type", "Sequence"}, {"decoders", []any{
 				orderedJSON{{"type", "Replace"}, {"pattern", orderedJSON{{"String", metaspace}}}, {"content", " "}},

@@ -10,7 +10,7 @@ const metaspace = "▁" // U+2581, SentencePiece's visible space
 // normalizeSP writes the SentencePiece-normalized form of text to st.buf and returns it:
 // precompiled character map (if any), optional removal of extra spaces, spaces replaced
 // by "▁" and a "▁" prepended (add_dummy_prefix).
-func (t *Tokenizer) normalizeSP(st *encState, text []byte) []byte {
+func (t *Tokenizer) normalizeSP(st *encState, text []byte, atStart bool) []byte {
 	if t.charsmap != nil {
 		text = t.charsmap.normalize(text)
 	}
@@ -21,7 +21,14 @@ func (t *Tokenizer) normalizeSP(st *encState, text []byte) []byte {
 		}
 	}
 	buf := st.buf[:0]
-	if t.addDummyPrefix {
+	prepend := t.addDummyPrefix
+	switch t.metaPrepend {
+	case prependMetaAll:
+		prepend = prepend && text[0] != ' '
+	case prependMetaFirst:
+		prepend = prepend && text[0] != ' ' && atStart
+	}
+	if prepend {
 		buf = append(buf, metaspace...)
 	}
 	for len(text) > 0 {
@@ -60,8 +67,8 @@ func collapseSpaces(text []byte) []byte {
 }
 
 // encodeSP appends the ids of one segment of text (between added tokens).
-func (t *Tokenizer) encodeSP(st *encState, dst []int32, text []byte) []int32 {
-	norm := t.normalizeSP(st, text)
+func (t *Tokenizer) encodeSP(st *encState, dst []int32, text []byte, atStart bool) []int32 {
+	norm := t.normalizeSP(st, text, atStart)
 	// Split where no merge can cross: before "▁" that follows another character (or
 	// before every "▁" with the Metaspace pre-tokenizer's split); the whole text if the
 	// vocabulary has pieces that would cross such a point.

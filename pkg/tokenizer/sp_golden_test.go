@@ -43,3 +43,43 @@ func TestSentencePieceGoldens(t *testing.T) {
 		})
 	}
 }
+
+type hfSPGolden struct {
+	Variant string  `json:"variant"`
+	Text    string  `json:"text"`
+	IDs     []int32 `json:"ids"`
+}
+
+// TestSentencePieceJSONGoldens checks tokenizer.json files of the SentencePiece kind
+// (Llama's legacy Prepend + Replace layout and two Metaspace pre-tokenizer variants)
+// against Hugging Face tokenizers, literal special tokens included.
+func TestSentencePieceJSONGoldens(t *testing.T) {
+	goldens := readGoldens[hfSPGolden](t, filepath.Join(spDir, "hf_goldens.jsonl.gz"))
+	toks := map[string]*Tokenizer{}
+	for _, name := range []string{"legacy", "metaspace_first", "metaspace_split"} {
+		tok, err := Load(filepath.Join(spDir, name+".tokenizer.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks[name] = tok
+	}
+	bad := map[string]int{}
+	for k, g := range goldens {
+		tok := toks[g.Variant]
+		if tok == nil {
+			t.Fatalf("golden %d: unknown variant %q", k, g.Variant)
+		}
+		if got := tok.Encode(g.Text); !slices.Equal(got, g.IDs) {
+			bad[g.Variant]++
+			if bad[g.Variant] <= 3 {
+				t.Errorf("%s %q:\n got %v\nwant %v (Hugging Face)", g.Variant, trunc(g.Text), head(got), head(g.IDs))
+			}
+		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("differences from Hugging Face by variant: %v", bad)
+	}
+	if toks["legacy"].Fingerprint() == toks["metaspace_first"].Fingerprint() {
+		t.Error("variants share a fingerprint")
+	}
+}

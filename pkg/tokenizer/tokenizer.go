@@ -74,7 +74,8 @@ type Tokenizer struct {
 	addPrefixSpace bool
 
 	// SentencePiece options
-	addDummyPrefix bool
+	addDummyPrefix bool // a "▁" is prepended (how: metaPrepend)
+	metaPrepend    uint8 // prependAlways, or Hugging Face Metaspace's conditional schemes
 	removeExtraWS  bool
 	metaspaceSplit bool // split before every "▁" (HF Metaspace pre-tokenizer with split)
 	cannotSplit    bool // some piece has "▁" after another character: BPE must see whole text
@@ -119,6 +120,13 @@ func (t *Tokenizer) AddedTokens() []AddedToken { return append([]AddedToken(nil)
 
 // Merges returns the merge rules in rank order.
 func (t *Tokenizer) Merges() []Merge { return append([]Merge(nil), t.merges...) }
+
+// How the dummy prefix is prepended to each segment of text between added tokens.
+const (
+	prependAlways    = 0 // SentencePiece and HF's Prepend normalizer: every non-empty segment
+	prependMetaAll   = 1 // HF Metaspace "always": every segment not starting with a space
+	prependMetaFirst = 2 // HF Metaspace "first": only a segment at the start of the text
+)
 
 // encState is the per-goroutine scratch of encoding.
 type encState struct {
@@ -198,7 +206,7 @@ func (t *Tokenizer) encode(st *encState, dst []int32, text []byte, matchAdded bo
 		dst = make([]int32, 0, len(text)/3+4)
 	}
 	if !matchAdded || len(t.added) == 0 {
-		return t.encodeSegment(st, dst, text)
+		return t.encodeSegment(st, dst, text, true)
 	}
 	start := 0
 	for i := 0; i < len(text); {
@@ -218,20 +226,22 @@ func (t *Tokenizer) encode(st *encState, dst []int32, text []byte, matchAdded bo
 			i++
 			continue
 		}
-		dst = t.encodeSegment(st, dst, text[start:i])
+		dst = t.encodeSegment(st, dst, text[start:i], start == 0)
 		dst = append(dst, t.added[best].ID)
 		i += len(t.added[best].Content)
 		start = i
 	}
-	return t.encodeSegment(st, dst, text[start:])
+	return t.encodeSegment(st, dst, text[start:], start == 0)
 }
 
-func (t *Tokenizer) encodeSegment(st *encState, dst []int32, text []byte) []int32 {
+// encodeSegment encodes text between added tokens; atStart says whether it begins the
+// input.
+func (t *Tokenizer) encodeSegment(st *encState, dst []int32, text []byte, atStart bool) []int32 {
 	if len(text) == 0 {
 		return dst
 	}
 	if t.kind == SentencePiece {
-		return t.encodeSP(st, dst, text)
+		return t.encodeSP(st, dst, text, atStart)
 	}
 	if t.addPrefixSpace && text[0] != ' ' {
 		buf := append(st.buf[:0], ' ')

@@ -8,6 +8,7 @@
 //	cpo-tokenize decode --tokenizer DIR --shards data/dolly
 //	cpo-tokenize train --vocab-size 8000 --out tok/ corpus.txt
 //	cpo-tokenize info --tokenizer DIR
+//	cpo-tokenize convert --tokenizer gpt2/ --out ckpt/tokenizer.json
 //
 // --tokenizer takes a directory holding tokenizer.json, or encoder.json + vocab.bpe, or
 // tokenizer.model, or the file itself. All logic lives in pkg/tokenizer and
@@ -41,7 +42,7 @@ var specialFlag = &cli.StringFlag{Name: "special-in-text", Value: "special",
 func main() {
 	app := cliutil.NewApp("cpo-tokenize", "tokenize data sets into example shards with GPT-2 or Llama tokenizers",
 		"Ids match the models' own tokenizers (Hugging Face tokenizers, tiktoken, SentencePiece) id for id.")
-	app.Commands = []*cli.Command{encodeCmd(), idsCmd(), decodeCmd(), trainCmd(), infoCmd()}
+	app.Commands = []*cli.Command{encodeCmd(), idsCmd(), decodeCmd(), trainCmd(), infoCmd(), convertCmd()}
 	cliutil.Run(app)
 }
 
@@ -395,6 +396,34 @@ func infoCmd() *cli.Command {
 			for _, a := range tok.AddedTokens() {
 				fmt.Printf("added\t%d\t%q\tspecial=%v\n", a.ID, a.Content, a.Special)
 			}
+			return nil
+		},
+	}
+}
+
+func convertCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "convert",
+		Usage: "write a tokenizer as a Hugging Face tokenizer.json (to ship it with a checkpoint)",
+		Flags: []cli.Flag{tokenizerFlag,
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output directory (tokenizer.json) or a .json file"},
+		},
+		Action: func(c *cli.Context) error {
+			tok, err := loadTokenizer(c)
+			if err != nil {
+				return err
+			}
+			out := c.String("out")
+			if !strings.HasSuffix(out, ".json") {
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					return err
+				}
+				out = filepath.Join(out, "tokenizer.json")
+			}
+			if err := tok.SaveHFFile(out); err != nil {
+				return err
+			}
+			fmt.Println(tok.Fingerprint())
 			return nil
 		},
 	}
