@@ -74,7 +74,7 @@ type Tokenizer struct {
 	addPrefixSpace bool
 
 	// SentencePiece options
-	addDummyPrefix bool // a "▁" is prepended (how: metaPrepend)
+	addDummyPrefix bool  // a "▁" is prepended (how: metaPrepend)
 	metaPrepend    uint8 // prependAlways, or Hugging Face Metaspace's conditional schemes
 	removeExtraWS  bool
 	metaspaceSplit bool // split before every "▁" (HF Metaspace pre-tokenizer with split)
