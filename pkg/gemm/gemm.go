@@ -20,6 +20,8 @@ package gemm
 import (
 	"fmt"
 	"sync/atomic"
+
+	"github.com/cpo-toolchain/cpo/pkg/parallel"
 )
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C.
@@ -41,11 +43,48 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
+	kern := impl.Load()
+	if m == 1 && kern.gemv != nil {
+		// A row vector times a matrix (decoding): memory-bound, so it skips packing and
+		// uses both cores from 1 MB of B on.
+		workers := 1
+		if n*k >= gemvParallel {
+			workers = Threads()
+		}
+		sgemv(kern, workers, transA, transB, n, k, alpha, a, lda, b, ldb, beta, c)
+		return
+	}
 	workers := 1
 	if 2*float64(m)*float64(n)*float64(k) >= parallelFlops {
 		workers = Threads()
 	}
-	sgemmBlocked(impl.Load(), workers, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmBlocked(kern, workers, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemvParallel is the size of B (in floats) from which a single-row product uses more than
+// one goroutine.
+const gemvParallel = 1 << 18
+
+// sgemv is Sgemm for m == 1 with kern.gemv, over column chunks on up to workers goroutines.
+func sgemv(kern *kernel, workers int, transA, transB bool, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32) {
+	if transA && lda != 1 {
+		// op(A) is one row stored as a column with stride lda: gather it.
+		bf := getBuffer(k)
+		defer putBuffer(bf)
+		for p := range bf.f {
+			bf.f[p] = a[p*lda]
+		}
+		a = bf.f
+	}
+	const chunk = 128
+	nch := (n + chunk - 1) / chunk
+	if workers == 1 || nch == 1 {
+		kern.gemv(transB, 0, n, k, alpha, a, b, ldb, beta, c)
+		return
+	}
+	parallel.For(nch, workers, func(lo, hi int) {
+		kern.gemv(transB, lo*chunk, min(n, hi*chunk), k, alpha, a, b, ldb, beta, c)
+	})
 }
 
 // parallelFlops is the size (in FLOP) from which Sgemm uses more than one goroutine.
@@ -99,6 +138,10 @@ func SgemmStrided(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 		checkArgs(transA, transB, m, n, k, ai, lda, bi, ldb, ci, ldc)
 		if k == 0 || alpha == 0 {
 			scaleC(m, n, beta, ci, ldc)
+			return
+		}
+		if m == 1 && kern.gemv != nil {
+			sgemv(kern, 1, transA, transB, n, k, alpha, ai, lda, bi, ldb, beta, ci)
 			return
 		}
 		sgemmBlocked(kern, 1, transA, transB, m, n, k, alpha, ai, lda, bi, ldb, beta, ci, ldc)

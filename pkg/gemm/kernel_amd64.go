@@ -19,11 +19,87 @@ func sgemmKernelAVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 func asmKernels() []*kernel {
 	var ks []*kernel
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, &kernel{name: "avx512", mr: 12, nr: 32, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX512})
+		ks = append(ks, &kernel{name: "avx512", mr: 12, nr: 32, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX512, gemv: gemvAVX512})
 		ks = append(ks, &kernel{name: "avx512x48", mr: 8, nr: 48, kc: 768, mc: 512, nc: 1152, fn: sgemmKernelAVX512x48})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, &kernel{name: "avx2", mr: 6, nr: 16, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX2})
 	}
 	return ks
+}
+
+//go:noescape
+func saxpy4(n16 int, a *float32, b0, b1, b2, b3 *float32, out *float32)
+
+//go:noescape
+func saxpy1(n16 int, a *float32, b0 *float32, out *float32)
+
+//go:noescape
+func sdot4(k16 int, a, b *float32, ldb int, out *float32)
+
+// gemvAVX512 computes c[j] = alpha*Σ_p a[p]*op(B)[p][j] + beta*c[j] for columns j0 ≤ j < j1,
+// with a the k-vector of a single-row op(A) (unit stride), without packing: with B as stored
+// (K×N) by sums of scaled rows, with B transposed (N×K) by dot products of rows.
+func gemvAVX512(transB bool, j0, j1, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
+	var out [64]float32
+	put := func(j int, s float32) {
+		if beta == 0 {
+			c[j] = alpha * s
+		} else {
+			c[j] = alpha*s + beta*c[j]
+		}
+	}
+	j := j0
+	if !transB {
+		// Stream B row by row, accumulating the row vector out (j1-j0 floats) in cache.
+		w := j1 - j0
+		bf := getBuffer(w)
+		defer putBuffer(bf)
+		acc := bf.f
+		clear(acc)
+		w16 := w / 16
+		p := 0
+		if w16 > 0 {
+			for ; p+4 <= k; p += 4 {
+				saxpy4(w16, &a[p], &b[p*ldb+j0], &b[(p+1)*ldb+j0], &b[(p+2)*ldb+j0], &b[(p+3)*ldb+j0], &acc[0])
+			}
+			for ; p < k; p++ {
+				saxpy1(w16, &a[p], &b[p*ldb+j0], &acc[0])
+			}
+		}
+		for jj := 16 * w16; jj < w; jj++ {
+			var s float32
+			for q, av := range a[:k] {
+				s += av * b[q*ldb+j0+jj]
+			}
+			acc[jj] = s
+		}
+		for jj, s := range acc {
+			put(j0+jj, s)
+		}
+		return
+	}
+	k16 := k / 16
+	for ; j+4 <= j1; j += 4 {
+		sdot4(k16, &a[0], &b[j*ldb], ldb, &out[0])
+		for r := 0; r < 4; r++ {
+			var s float32
+			for _, v := range out[16*r : 16*r+16] {
+				s += v
+			}
+			row := b[(j+r)*ldb : (j+r)*ldb+k]
+			for p := 16 * k16; p < k; p++ {
+				s += a[p] * row[p]
+			}
+			put(j+r, s)
+		}
+	}
+	for ; j < j1; j++ {
+		row := b[j*ldb : j*ldb+k]
+		var s float32
+		for p, av := range a[:k] {
+			s += av * row[p]
+		}
+		put(j, s)
+	}
 }

@@ -38,7 +38,105 @@ func main() {
 	gen(&sb, spec{name: "sgemmKernelAVX512x48", mr: 8, nv: 3, reg: "Z", w: 16, accBase: 8, tmp: []int{3, 4, 5, 6, 7}, zero: "VPXORD"})
 	// AVX2+FMA: 6×16 tile, 12 accumulators Y4..Y15, B in Y0,Y1, broadcasts in Y2,Y3.
 	gen(&sb, spec{name: "sgemmKernelAVX2", mr: 6, nv: 2, reg: "Y", w: 8, accBase: 4, tmp: []int{2, 3}, zero: "VXORPS"})
+	genAxpy(&sb, "saxpy4", 4)
+	genAxpy(&sb, "saxpy1", 1)
+	genDot4(&sb)
 	os.Stdout.WriteString(sb.String())
+}
+
+// genAxpy writes out[0:16*n16] += Σ_{r<R} a[r] * b_r[0:16*n16] (AVX-512), with R row
+// pointers b_r: the row-vector times matrix product for M = 1 streams B row by row.
+func genAxpy(sb *strings.Builder, name string, R int) {
+	p := func(format string, args ...any) { fmt.Fprintf(sb, "\t"+format+"\n", args...) }
+	regs := []string{"BX", "R9", "R10", "R11"}[:R]
+	args := []string{}
+	for r := range regs {
+		args = append(args, fmt.Sprintf("b%d", r))
+	}
+	fmt.Fprintf(sb, "\n// func %s(n16 int, a *float32, %s *float32, out *float32)\n", name, strings.Join(args, ", "))
+	fmt.Fprintf(sb, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", name, 8*(3+R))
+	p("MOVQ n16+0(FP), CX")
+	p("MOVQ a+8(FP), AX")
+	for r, reg := range regs {
+		p("MOVQ b%d+%d(FP), %s", r, 16+8*r, reg)
+		p("VBROADCASTSS %d(AX), Z%d", 4*r, r)
+	}
+	p("MOVQ out+%d(FP), DX", 16+8*R)
+	fmt.Fprintf(sb, "loop_%s:\n", name)
+	p("TESTQ CX, CX")
+	p("JE done_%s", name)
+	p("VMOVUPS (DX), Z4")
+	if R == 4 {
+		p("VMULPS (R10), Z2, Z5")
+		p("VFMADD231PS (BX), Z0, Z4")
+		p("VFMADD231PS (R11), Z3, Z5")
+		p("VFMADD231PS (R9), Z1, Z4")
+		p("VADDPS Z5, Z4, Z4")
+	} else {
+		p("VFMADD231PS (BX), Z0, Z4")
+	}
+	p("VMOVUPS Z4, (DX)")
+	for _, reg := range regs {
+		p("ADDQ $64, %s", reg)
+	}
+	p("ADDQ $64, DX")
+	p("DECQ CX")
+	p("JMP loop_%s", name)
+	fmt.Fprintf(sb, "done_%s:\n", name)
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// genDot4 writes the partial dot products of a with four rows of b (AVX-512): for r < 4,
+// out[16*r : 16*r+16] holds lane sums of a[0:16*k16] * b[r*ldb : r*ldb+16*k16]; the caller
+// adds the 16 lanes and the k%16 tail. This is the row-vector product for M = 1 with
+// B transposed (a Linear layer's out×in weight), without packing.
+func genDot4(sb *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(sb, "\t"+format+"\n", args...) }
+	fmt.Fprintf(sb, "\n// func sdot4(k16 int, a, b *float32, ldb int, out *float32)\n")
+	fmt.Fprintf(sb, "TEXT ·sdot4(SB), NOSPLIT, $0-40\n")
+	p("MOVQ k16+0(FP), CX")
+	p("MOVQ a+8(FP), AX")
+	p("MOVQ b+16(FP), BX")
+	p("MOVQ ldb+24(FP), R8")
+	p("SHLQ $2, R8")
+	p("MOVQ out+32(FP), DX")
+	p("LEAQ (BX)(R8*1), R9")
+	p("LEAQ (BX)(R8*2), R10")
+	p("LEAQ (R9)(R8*2), R11")
+	rows := []string{"BX", "R9", "R10", "R11"}
+	for r := 8; r < 16; r++ {
+		p("VPXORD Z%d, Z%d, Z%d", r, r, r)
+	}
+	fmt.Fprintf(sb, "dot4loop2:\n")
+	p("CMPQ CX, $2")
+	p("JL dot4loop1")
+	p("VMOVUPS (AX), Z0")
+	p("VMOVUPS 64(AX), Z1")
+	for r, reg := range rows {
+		p("VFMADD231PS (%s), Z0, Z%d", reg, 8+2*r)
+		p("VFMADD231PS 64(%s), Z1, Z%d", reg, 9+2*r)
+	}
+	p("ADDQ $128, AX")
+	for _, reg := range rows {
+		p("ADDQ $128, %s", reg)
+	}
+	p("SUBQ $2, CX")
+	p("JMP dot4loop2")
+	fmt.Fprintf(sb, "dot4loop1:\n")
+	p("TESTQ CX, CX")
+	p("JE dot4done")
+	p("VMOVUPS (AX), Z0")
+	for r, reg := range rows {
+		p("VFMADD231PS (%s), Z0, Z%d", reg, 8+2*r)
+	}
+	fmt.Fprintf(sb, "dot4done:\n")
+	for r := 0; r < 4; r++ {
+		p("VADDPS Z%d, Z%d, Z%d", 9+2*r, 8+2*r, 8+2*r)
+		p("VMOVUPS Z%d, %d(DX)", 8+2*r, 64*r)
+	}
+	p("VZEROUPPER")
+	p("RET")
 }
 
 func gen(sb *strings.Builder, s spec) {
