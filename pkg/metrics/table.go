@@ -18,8 +18,8 @@ var MetricOrder = []struct{ Name, Display string }{
 	{MetricWinRateDiff, "WinRate diff"},
 	{MetricTieRate, "TieRate"},
 	{MetricInvalidRate, "InvalidRate"},
-	{MetricReverseKL, "Reverse-KL (eq. 9)"},
-	{MetricNLL, "NLL/token (eq. 10)"},
+	{MetricReverseKL, "Reverse-KL eq.9"},
+	{MetricNLL, "NLL/token eq.10"},
 }
 
 // ScoreRows turns the summaries into score-shard rows: win_rate, tie_rate and invalid_rate
