@@ -441,3 +441,44 @@ func TestLikelihoodJudge(t *testing.T) {
 		t.Fatalf("bad token: %v", err)
 	}
 }
+
+func TestReadAndJoinReferences(t *testing.T) {
+	dir := t.TempDir()
+	gw, err := shard.NewWriter[shard.Generation](filepath.Join(dir, "g.parquet"), nil, shard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		gw.Write(shard.Generation{ID: fmt.Sprintf("e%d", i), PromptIDs: []int32{1}, IDs: []int32{2}, Model: "m", Decoding: "greedy", Tokenizer: "tk", Text: "x"})
+	}
+	if err := gw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	its, err := ReadItems([]string{filepath.Join(dir, "g.parquet")}, nil)
+	if err != nil || len(its) != 3 || !strings.HasSuffix(its[2].Where, "g.parquet row 2") {
+		t.Fatalf("read: %v %+v", err, its)
+	}
+	if err := CheckItems(its); err == nil || !strings.Contains(err.Error(), "g.parquet row 0") || !strings.Contains(err.Error(), "no ground truth") {
+		t.Fatalf("no reference: %v", err)
+	}
+	ew, _ := shard.NewWriter[shard.Example](filepath.Join(dir, "e.parquet"), nil, shard.Options{})
+	ew.Write(shard.Example{ID: "e0", Response: "r0", ResponseIDs: []int32{5}, Tokenizer: "tk", PromptIDs: []int32{1}},
+		shard.Example{ID: "e1", Response: "r1", ResponseIDs: []int32{6}, Tokenizer: "other", PromptIDs: []int32{1}})
+	if err := ew.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err = JoinReferences(its, []string{filepath.Join(dir, "e.parquet")})
+	if err == nil || !strings.Contains(err.Error(), "g.parquet row 2") || !strings.Contains(err.Error(), `"e2"`) {
+		t.Fatalf("missing example: %v", err)
+	}
+	its = its[:2]
+	if err := JoinReferences(its, []string{filepath.Join(dir, "e.parquet")}); err != nil {
+		t.Fatal(err)
+	}
+	if its[0].Gen.Reference != "r0" || len(its[0].Gen.ReferenceIDs) != 1 || its[1].Gen.Reference != "r1" || its[1].Gen.ReferenceIDs != nil {
+		t.Fatalf("joined %+v", its)
+	}
+	if err := CheckItems(its); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -231,8 +231,8 @@ func (r *Remote) connFailed(err error) error {
 	defer r.mu.Unlock()
 	r.consecutive++
 	if r.open == nil && r.consecutive >= r.MaxConnFailures {
-		r.open = fmt.Errorf("%w: %s failed %d times in a row without an answer (last: %v); is the server running and --base-url right?",
-			ErrUnreachable, r.endpoint(), r.consecutive, err)
+		r.open = fmt.Errorf("%w: %s failed %d times in a row without an answer (last: %s); is the server running and --base-url right?",
+			ErrUnreachable, r.endpoint(), r.consecutive, strings.TrimPrefix(err.Error(), r.endpoint()+": "))
 	}
 	return r.open
 }

@@ -304,3 +304,29 @@ func TestScorerMatchesForward(t *testing.T) {
 		t.Fatalf("too long: %v", err)
 	}
 }
+
+func TestTablePlot(t *testing.T) {
+	var scores []shard.Score
+	for _, n := range []string{"mle", "mixnr-a0", "mixnr-a0.5", "mixnr-a0.9"} {
+		for k, d := range []string{"greedy", "beam4"} {
+			v := 0.5 + 0.01*float64(len(n)+k)
+			scores = append(scores, shard.Score{Model: "fp" + n, ModelName: n, Decoding: d, Metric: MetricWinRate, Value: v, Lo: v - 0.05, Hi: v + 0.05},
+				shard.Score{Model: "fp" + n, ModelName: n, Decoding: d, Metric: MetricNLL, Value: 3 + v, Lo: math.NaN(), Hi: math.NaN()})
+		}
+	}
+	for _, mode := range []string{"model", "alpha"} {
+		tb, err := BuildTable(scores, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []string{MetricWinRate, MetricNLL} {
+			b, err := tb.Plot(m, "t")
+			if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+				t.Fatalf("%s %s: %v", mode, m, err)
+			}
+		}
+		if _, err := tb.Plot(MetricReverseKL, "t"); err == nil {
+			t.Fatal("plot of an absent metric accepted")
+		}
+	}
+}

@@ -196,5 +196,9 @@ func runLikelihood(ctx context.Context, c *cli.Context, items []judge.Item, prog
 	sc := metrics.NewScorer(m)
 	sc.BatchTokens = c.Int("batch-tokens")
 	l := &judge.Likelihood{Scorer: sc, Texts: texts, Name: "likelihood:" + fp, Progress: func(n int) { prog.Add(int64(n)) }}
-	return l.Run(ctx, items)
+	js, st, err := l.Run(ctx, items)
+	if err == nil && !c.Bool("quiet") {
+		fmt.Fprintf(os.Stderr, "cpo-judge: %d generations judged by the likelihood of %s (%d verdicts, no calls)\n", len(js), dir, st.Asked)
+	}
+	return js, st, err
 }
