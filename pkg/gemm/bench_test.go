@@ -75,3 +75,35 @@ func BenchmarkSgemv(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSgemmSmall reports GFLOP/s of the single-threaded products inside attention
+// (T tokens, head size 64): scores Q·Kᵀ (T×64×T, NT), output P·V (T×T×64, NN), and their
+// gradients (TN). Names: SgemmSmall/MxKxN/TT.
+func BenchmarkSgemmSmall(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	for _, T := range []int{64, 128, 512} {
+		for _, c := range []struct {
+			tt      string
+			m, k, n int
+		}{{"NT", T, 64, T}, {"NN", T, T, 64}, {"TN", T, T, 64}} {
+			ta, tb := c.tt[0] == 'T', c.tt[1] == 'T'
+			A := randSlice(r, c.m*c.k)
+			B := randSlice(r, c.k*c.n)
+			C := make([]float32, c.m*c.n)
+			lda, ldb := c.k, c.n
+			if ta {
+				lda = c.m
+			}
+			if tb {
+				ldb = c.k
+			}
+			b.Run(fmt.Sprintf("%dx%dx%d/%s", c.m, c.k, c.n, c.tt), func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					SgemmStrided(ta, tb, c.m, c.n, c.k, 1, A, lda, 0, B, ldb, 0, 0, C, c.n, 0, 1)
+				}
+				b.ReportMetric(2*float64(c.m*c.n*c.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}

@@ -23,111 +23,162 @@ var maxPackA = 2 << 20
 //	      for jr over column panels:  (this B micro-panel stays in L1)
 //	        for ir in the A block:    micro-kernel on one mr×nr tile of C
 func sgemmBlocked(kn *kernel, workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	pl := plan{kn: kn, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
 	mr, nr := kn.mr, kn.nr
 	mb := maxPackA / k / mr * mr
 	if mb < mr {
 		mb = mr
 	}
-	npn := (n + nr - 1) / nr // column panels of C
+	pl.npn = (n + nr - 1) / nr
 	// Columns per task: one task per worker is enough without contention, but a few more
 	// keep both cores busy when another process steals one of them.
 	want := 1
 	if workers > 1 {
 		want = 3 * workers
 	}
-	ppt := (npn + want - 1) / want
+	ppt := (pl.npn + want - 1) / want
 	if minP := (256 + nr - 1) / nr; ppt < minP {
 		ppt = minP
 	}
 	if maxP := kn.nc / nr; ppt > maxP {
 		ppt = maxP
 	}
-	if ppt > npn {
-		ppt = npn
-	}
-	ntn := (npn + ppt - 1) / ppt
-	kc := kn.kc
-	if kc > k {
-		kc = k
-	}
-	bsize := kc * ppt * nr
-	bufs := make([]*buffer, parallel.Workers(workers))
-	tmps := make([][]float32, len(bufs))
+	pl.ppt = min(ppt, pl.npn)
+	pl.ntn = (pl.npn + pl.ppt - 1) / pl.ppt
+	pl.kc = min(kn.kc, k)
+	// Per worker: the packed B block, then an mr×nr tile for the edges.
+	wsize := pl.kc*pl.ppt*nr + mr*nr
 
+	if workers == 1 {
+		wb := getBuffer(wsize)
+		for i0 := 0; i0 < m; i0 += mb {
+			rows := min(mb, m-i0)
+			np := (rows + mr - 1) / mr
+			abuf := getBuffer(np * mr * k)
+			pl.block(i0, rows, abuf.f, 1)
+			pl.packA(0, np)
+			for t := 0; t < pl.ntm*pl.ntn; t++ {
+				pl.task(t, wb.f)
+			}
+			putBuffer(abuf)
+		}
+		putBuffer(wb)
+		return
+	}
+	bufs := make([]*buffer, parallel.Workers(workers))
 	for i0 := 0; i0 < m; i0 += mb {
 		rows := min(mb, m-i0)
 		np := (rows + mr - 1) / mr
 		abuf := getBuffer(np * mr * k)
-		ap := abuf.f
-		parallel.For(np, workers, func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				packA(ap[r*mr*k:(r+1)*mr*k], transA, a, lda, i0+r*mr, min(mr, rows-r*mr), k, mr)
-			}
-		})
-		ntm := 1
-		if ntn < want {
-			// Too few column blocks to go round: split the rows too, keeping ≥ ~96 rows a task.
-			ntm = min((want+ntn-1)/ntn, max(1, np*mr/96))
-		}
-		pmt := (np + ntm - 1) / ntm
-		ntm = (np + pmt - 1) / pmt
-		parallel.Tasks(ntm*ntn, workers, func(w, t int) {
-			tm, tn := t%ntm, t/ntm
+		pl.block(i0, rows, abuf.f, want)
+		parallel.For(np, workers, pl.packA)
+		parallel.Tasks(pl.ntm*pl.ntn, workers, func(w, t int) {
 			if bufs[w] == nil {
-				bufs[w] = getBuffer(bsize)
-				tmps[w] = make([]float32, mr*nr)
+				bufs[w] = getBuffer(wsize)
 			}
-			bp, tmp := bufs[w].f, tmps[w]
-			pr0, pr1 := tm*pmt, min(np, (tm+1)*pmt)
-			jp0, jp1 := tn*ppt, min(npn, (tn+1)*ppt)
-			col0 := jp0 * nr
-			cols := min(n, jp1*nr) - col0
-			mcp := max(1, kn.mc/mr)
-			for pc := 0; pc < k; pc += kc {
-				kcb := min(kc, k-pc)
-				packB(bp, transB, b, ldb, pc, kcb, col0, cols, nr)
-				be := beta
-				if pc > 0 {
-					be = 1
-				}
-				for ic := pr0; ic < pr1; ic += mcp {
-					ie := min(pr1, ic+mcp)
-					for jp := jp0; jp < jp1; jp++ {
-						bpp := &bp[(jp-jp0)*kcb*nr]
-						j := jp * nr
-						wd := min(nr, n-j)
-						for r := ic; r < ie; r++ {
-							i := i0 + r*mr
-							h := min(mr, i0+rows-i)
-							app := &ap[r*mr*k+pc*mr]
-							if h == mr && wd == nr {
-								kn.fn(kcb, app, bpp, &c[i*ldc+j], ldc, alpha, be)
-								continue
-							}
-							kn.fn(kcb, app, bpp, &tmp[0], nr, 1, 0)
-							for ii := 0; ii < h; ii++ {
-								crow := c[(i+ii)*ldc+j : (i+ii)*ldc+j+wd]
-								trow := tmp[ii*nr : ii*nr+wd]
-								if be == 0 {
-									for jj := range crow {
-										crow[jj] = alpha * trow[jj]
-									}
-								} else {
-									for jj := range crow {
-										crow[jj] = alpha*trow[jj] + be*crow[jj]
-									}
-								}
-							}
-						}
-					}
-				}
-			}
+			pl.task(t, bufs[w].f)
 		})
 		putBuffer(abuf)
 	}
 	for _, bf := range bufs {
 		if bf != nil {
 			putBuffer(bf)
+		}
+	}
+}
+
+// plan holds one Sgemm call and its blocking (see sgemmBlocked).
+type plan struct {
+	kn             *kernel
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+
+	npn, ppt, ntn int // column panels of C; panels per task; column tasks
+	kc            int // depth of a packed block
+
+	// The current block of rows: C rows i0..i0+rows, np panels of packed op(A) in ap,
+	// split into ntm row tasks of pmt panels.
+	i0, rows, np, ntm, pmt int
+	ap                     []float32
+}
+
+// block sets up the row block i0..i0+rows with packed-A storage ap, split so that there are
+// about want tasks in all.
+func (pl *plan) block(i0, rows int, ap []float32, want int) {
+	pl.i0, pl.rows, pl.ap = i0, rows, ap
+	pl.np = (rows + pl.kn.mr - 1) / pl.kn.mr
+	pl.ntm = 1
+	if pl.ntn < want {
+		// Too few column blocks to go round: split the rows too, keeping ≥ ~96 rows a task.
+		pl.ntm = min((want+pl.ntn-1)/pl.ntn, max(1, pl.np*pl.kn.mr/96))
+	}
+	pl.pmt = (pl.np + pl.ntm - 1) / pl.ntm
+	pl.ntm = (pl.np + pl.pmt - 1) / pl.pmt
+}
+
+// packA packs the row panels lo..hi of the current block.
+func (pl *plan) packA(lo, hi int) {
+	mr, k := pl.kn.mr, pl.k
+	for r := lo; r < hi; r++ {
+		packA(pl.ap[r*mr*k:(r+1)*mr*k], pl.transA, pl.a, pl.lda, pl.i0+r*mr, min(mr, pl.rows-r*mr), k, mr)
+	}
+}
+
+// task computes task t of the current block (a range of row panels × a range of column
+// panels of C, over all of K) with scratch ws of the size set up by sgemmBlocked.
+func (pl *plan) task(t int, ws []float32) {
+	kn := pl.kn
+	mr, nr, k, n, kc := kn.mr, kn.nr, pl.k, pl.n, pl.kc
+	c, ldc, alpha := pl.c, pl.ldc, pl.alpha
+	tm, tn := t%pl.ntm, t/pl.ntm
+	pr0, pr1 := tm*pl.pmt, min(pl.np, (tm+1)*pl.pmt)
+	jp0, jp1 := tn*pl.ppt, min(pl.npn, (tn+1)*pl.ppt)
+	col0 := jp0 * nr
+	cols := min(n, jp1*nr) - col0
+	bp := ws[:kc*pl.ppt*nr]
+	tmp := ws[kc*pl.ppt*nr : kc*pl.ppt*nr+mr*nr]
+	mcp := max(1, kn.mc/mr)
+	end := pl.i0 + pl.rows
+	for pc := 0; pc < k; pc += kc {
+		kcb := min(kc, k-pc)
+		packB(bp, pl.transB, pl.b, pl.ldb, pc, kcb, col0, cols, nr)
+		be := pl.beta
+		if pc > 0 {
+			be = 1
+		}
+		for ic := pr0; ic < pr1; ic += mcp {
+			ie := min(pr1, ic+mcp)
+			for jp := jp0; jp < jp1; jp++ {
+				bpp := &bp[(jp-jp0)*kcb*nr]
+				j := jp * nr
+				wd := min(nr, n-j)
+				for r := ic; r < ie; r++ {
+					i := pl.i0 + r*mr
+					h := min(mr, end-i)
+					app := &pl.ap[r*mr*k+pc*mr]
+					if h == mr && wd == nr {
+						kn.fn(kcb, app, bpp, &c[i*ldc+j], ldc, alpha, be)
+						continue
+					}
+					kn.fn(kcb, app, bpp, &tmp[0], nr, 1, 0)
+					for ii := 0; ii < h; ii++ {
+						crow := c[(i+ii)*ldc+j : (i+ii)*ldc+j+wd]
+						trow := tmp[ii*nr : ii*nr+wd]
+						if be == 0 {
+							for jj := range crow {
+								crow[jj] = alpha * trow[jj]
+							}
+						} else {
+							for jj := range crow {
+								crow[jj] = alpha*trow[jj] + be*crow[jj]
+							}
+						}
+					}
+				}
+			}
 		}
 	}
 }
