@@ -450,7 +450,9 @@ func ParseSentencePiece(data []byte) (*Tokenizer, error) {
 		t.pieces[id], t.types[id], scores[id] = p.piece, p.typ, p.score
 		switch p.typ {
 		case typeUnknown:
+			// Listed as a special added token, as Hugging Face's Llama files do.
 			t.unk = int32(id)
+			t.added = append(t.added, AddedToken{ID: int32(id), Content: p.piece, Special: true})
 		case typeControl:
 			t.added = append(t.added, AddedToken{ID: int32(id), Content: p.piece, Special: true})
 		case typeNormal, typeUserDefined, typeUnused, typeByte:

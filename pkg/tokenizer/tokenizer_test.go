@@ -373,7 +373,17 @@ func FuzzRoundTrip(f *testing.F) {
 	for _, s := range []string{"", " ", "Hello world", "IT'S  \r\n\u00a0x", "\xff\xfe\x00", "漢字🤖\u200d", "<|endoftext|>", "a   b\t\t\n", "e\u0301"} {
 		f.Add([]byte(s))
 	}
+	st := &encState{}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkRoundTrip(t, tok, sp, b)
+		// The heap merge of long words equals the plain scan.
+		syms := make([]int32, len(b))
+		for k := range b {
+			syms[k] = tok.byteID[b[k]]
+		}
+		heap := slices.Clone(tok.mergeWordHeap(st, slices.Clone(syms)))
+		if scan := mergeScanOnly(tok, st, syms); !slices.Equal(heap, scan) {
+			t.Fatalf("%q: heap merge %v, scan %v", b, heap, scan)
+		}
 	})
 }

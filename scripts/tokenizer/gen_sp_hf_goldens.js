@@ -29,7 +29,7 @@ async function main() {
 
   const spm = zlib.gunzipSync(fs.readFileSync(path.join(sp, 'llama.goldens.jsonl.gz'))).toString('utf8')
     .split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
-  const extra = ['Hi </s> there', '<s>start of text', ' leading space', '  two leading', 'a  b   c', 'tail  ', '</s>', ' </s> x </s>', 'x<s>y', ''];
+  const extra = ['Hi </s> there', '<s>start of text', ' leading space', '  two leading', 'a  b   c', 'tail  ', '</s>', ' </s> x </s>', 'x<s>y', 'an <unk> here', ''];
   const out = [];
   for (const name of ['legacy', 'metaspace_first', 'metaspace_split']) {
     const hf = Tokenizer.fromFile(path.join(sp, name + '.tokenizer.json'));
