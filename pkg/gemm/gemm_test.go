@@ -58,7 +58,8 @@ func (p problem) String() string {
 	return fmt.Sprintf("%s%s/m%d_n%d_k%d/a%g_b%g/pad%d", t(p.transA), t(p.transB), p.m, p.n, p.k, p.alpha, p.beta, p.pad)
 }
 
-// check runs Sgemm and SgemmRef on the same random data and compares them.
+// check runs SgemmRef and then Sgemm with every implementation this CPU has (asm AVX-512,
+// asm AVX2, pure Go) on the same random data, and compares them.
 // Tolerance: |ours-ref| ≤ 2*K*max|a|*max|b|*|alpha|*eps + 2*|beta|*max|C|*eps + 1e-30 per
 // element; both sum K products in float32, in different orders (and ours with FMA).
 // Elements of C outside the M×N window (the row padding) must be left untouched.
@@ -85,69 +86,74 @@ func check(t *testing.T, r *rand.Rand, p problem) {
 	}
 	want := append([]float32(nil), c...)
 	SgemmRef(p.transA, p.transB, p.m, p.n, p.k, p.alpha, a, lda, b, ldb, p.beta, want, ldc)
-	got := append([]float32(nil), c...)
-	Sgemm(p.transA, p.transB, p.m, p.n, p.k, p.alpha, a, lda, b, ldb, p.beta, got, ldc)
 	maxC := 0.0
 	if !p.nanC {
 		maxC = maxAbs(c)
 	}
 	tol := 2*float64(p.k)*maxAbs(a)*maxAbs(b)*math.Abs(float64(p.alpha))*eps + 2*math.Abs(float64(p.beta))*maxC*eps + 1e-30
-	bad := 0
-	for i := 0; i < p.m; i++ {
-		for j := 0; j < ldc; j++ {
-			x := i*ldc + j
-			g, w := got[x], want[x]
-			if j >= p.n {
-				if math.Float32bits(g) != math.Float32bits(c[x]) {
-					t.Fatalf("%v: C[%d][%d] in the row padding changed: %v -> %v", p, i, j, c[x], g)
+	old := Impl()
+	defer SetImpl(old)
+	for _, name := range Impls() {
+		if err := SetImpl(name); err != nil {
+			t.Fatal(err)
+		}
+		got := append([]float32(nil), c...)
+		Sgemm(p.transA, p.transB, p.m, p.n, p.k, p.alpha, a, lda, b, ldb, p.beta, got, ldc)
+		bad := 0
+		for i := 0; i < p.m; i++ {
+			for j := 0; j < ldc; j++ {
+				x := i*ldc + j
+				g, w := got[x], want[x]
+				if j >= p.n {
+					if math.Float32bits(g) != math.Float32bits(c[x]) {
+						t.Fatalf("%s %v: C[%d][%d] in the row padding changed: %v -> %v", name, p, i, j, c[x], g)
+					}
+					continue
 				}
-				continue
-			}
-			if math.IsNaN(float64(g)) || math.Abs(float64(g-w)) > tol {
-				bad++
-				if bad <= 3 {
-					t.Errorf("%v: C[%d][%d] = %v, reference %v (tol %g)", p, i, j, g, w, tol)
+				if math.IsNaN(float64(g)) || math.Abs(float64(g-w)) > tol {
+					bad++
+					if bad <= 3 {
+						t.Errorf("%s %v: C[%d][%d] = %v, reference %v (tol %g)", name, p, i, j, g, w, tol)
+					}
 				}
 			}
 		}
-	}
-	if bad > 0 {
-		t.Fatalf("%v: %d of %d elements differ", p, bad, p.m*p.n)
+		if bad > 0 {
+			t.Fatalf("%s %v: %d of %d elements differ", name, p, bad, p.m*p.n)
+		}
 	}
 }
 
 var edgeSizes = []int{1, 2, 7, 12, 13, 31, 33, 48, 63, 65, 129}
 
 func TestSgemmEdgeSizes(t *testing.T) {
-	withImpl(t, func(t *testing.T) {
-		r := rand.New(rand.NewSource(1))
-		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
-			for _, m := range edgeSizes {
-				for _, n := range edgeSizes {
-					k := edgeSizes[r.Intn(len(edgeSizes))]
-					check(t, r, problem{transA: tr[0], transB: tr[1], m: m, n: n, k: k, alpha: 1, beta: 0, pad: r.Intn(3)})
-				}
+	r := rand.New(rand.NewSource(1))
+	for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+		for _, m := range edgeSizes {
+			for _, n := range edgeSizes {
+				k := edgeSizes[r.Intn(len(edgeSizes))]
+				check(t, r, problem{transA: tr[0], transB: tr[1], m: m, n: n, k: k, alpha: 1, beta: 0, pad: r.Intn(3)})
 			}
 		}
-	})
+	}
+
 }
 
 func TestSgemmAlphaBeta(t *testing.T) {
-	withImpl(t, func(t *testing.T) {
-		r := rand.New(rand.NewSource(2))
-		ab := [][2]float32{{1, 0}, {1, 1}, {0.5, -2}, {-1.5, 0.25}, {0, 0}, {0, 1.5}, {2, float32(math.Copysign(0, -1))}}
-		for _, x := range ab {
-			for _, nan := range []bool{false, true} {
-				if nan && x[1] != 0 {
-					continue
-				}
-				for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}} {
-					p := problem{transA: tr[0], transB: tr[1], m: 37, n: 70, k: 300, alpha: x[0], beta: x[1], pad: 5, nanC: nan}
-					check(t, r, p)
-				}
+	r := rand.New(rand.NewSource(2))
+	ab := [][2]float32{{1, 0}, {1, 1}, {0.5, -2}, {-1.5, 0.25}, {0, 0}, {0, 1.5}, {2, float32(math.Copysign(0, -1))}}
+	for _, x := range ab {
+		for _, nan := range []bool{false, true} {
+			if nan && x[1] != 0 {
+				continue
+			}
+			for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}} {
+				p := problem{transA: tr[0], transB: tr[1], m: 37, n: 70, k: 300, alpha: x[0], beta: x[1], pad: 5, nanC: nan}
+				check(t, r, p)
 			}
 		}
-	})
+	}
+
 }
 
 // TestSgemmBlocking covers K past several kc blocks, many tasks, the row split for narrow
@@ -156,37 +162,36 @@ func TestSgemmBlocking(t *testing.T) {
 	defer SetThreads(0)
 	oldPack := maxPackA
 	defer func() { maxPackA = oldPack }()
-	withImpl(t, func(t *testing.T) {
-		r := rand.New(rand.NewSource(3))
-		for _, th := range []int{1, 2, 3} {
-			SetThreads(th)
-			for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
-				maxPackA = oldPack
-				check(t, r, problem{transA: tr[0], transB: tr[1], m: 131, n: 517, k: 600, alpha: 0.75, beta: 0.5, pad: 3})
-				check(t, r, problem{transA: tr[0], transB: tr[1], m: 700, n: 40, k: 129, alpha: 1, beta: 0, pad: 1, nanC: true})
-				maxPackA = 40 * 100 // a few rows per packed block of A
-				check(t, r, problem{transA: tr[0], transB: tr[1], m: 95, n: 130, k: 257, alpha: -1, beta: 1, pad: 2})
-			}
+	r := rand.New(rand.NewSource(3))
+	for _, th := range []int{1, 2} {
+		SetThreads(th)
+		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+			maxPackA = oldPack
+			check(t, r, problem{transA: tr[0], transB: tr[1], m: 30, n: 517, k: 600, alpha: 0.75, beta: 0.5, pad: 3})
+			check(t, r, problem{transA: tr[0], transB: tr[1], m: 25, n: 70, k: 1700, alpha: 1, beta: 1, pad: 0})
+			check(t, r, problem{transA: tr[0], transB: tr[1], m: 700, n: 40, k: 129, alpha: 1, beta: 0, pad: 1, nanC: true})
+			maxPackA = 40 * 100 // a few rows per packed block of A
+			check(t, r, problem{transA: tr[0], transB: tr[1], m: 95, n: 130, k: 257, alpha: -1, beta: 1, pad: 2})
 		}
-	})
+	}
+
 }
 
 func TestSgemmRandomShapes(t *testing.T) {
-	withImpl(t, func(t *testing.T) {
-		r := rand.New(rand.NewSource(4))
-		for it := 0; it < 60; it++ {
-			p := problem{
-				transA: r.Intn(2) == 0, transB: r.Intn(2) == 0,
-				m: 1 + r.Intn(150), n: 1 + r.Intn(150), k: 1 + r.Intn(300),
-				alpha: float32(r.NormFloat64()), beta: []float32{0, 1, float32(r.NormFloat64())}[r.Intn(3)],
-				pad: r.Intn(9), nanC: r.Intn(4) == 0,
-			}
-			if p.beta != 0 {
-				p.nanC = false
-			}
-			check(t, r, p)
+	r := rand.New(rand.NewSource(4))
+	for it := 0; it < 60; it++ {
+		p := problem{
+			transA: r.Intn(2) == 0, transB: r.Intn(2) == 0,
+			m: 1 + r.Intn(150), n: 1 + r.Intn(150), k: 1 + r.Intn(300),
+			alpha: float32(r.NormFloat64()), beta: []float32{0, 1, float32(r.NormFloat64())}[r.Intn(3)],
+			pad: r.Intn(9), nanC: r.Intn(4) == 0,
 		}
-	})
+		if p.beta != 0 {
+			p.nanC = false
+		}
+		check(t, r, p)
+	}
+
 }
 
 func TestSgemmZeroSizes(t *testing.T) {
@@ -283,18 +288,17 @@ func TestNoAsmEnv(t *testing.T) {
 // packing, on one and two threads, with A given as a strided column (transA).
 func TestSgemmRowVector(t *testing.T) {
 	defer SetThreads(0)
-	withImpl(t, func(t *testing.T) {
-		r := rand.New(rand.NewSource(6))
-		for _, th := range []int{1, 2} {
-			SetThreads(th)
-			for _, n := range []int{1, 5, 16, 17, 130, 300, 1000} {
-				for _, k := range []int{1, 15, 16, 33, 300} {
-					for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
-						beta := []float32{0, 1, -0.5}[r.Intn(3)]
-						check(t, r, problem{transA: tr[0], transB: tr[1], m: 1, n: n, k: k, alpha: 1.5, beta: beta, pad: r.Intn(4), nanC: beta == 0})
-					}
+	r := rand.New(rand.NewSource(6))
+	for _, th := range []int{1, 2} {
+		SetThreads(th)
+		for _, n := range []int{1, 5, 16, 17, 130, 300, 1000} {
+			for _, k := range []int{1, 15, 16, 33, 300} {
+				for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+					beta := []float32{0, 1, -0.5}[r.Intn(3)]
+					check(t, r, problem{transA: tr[0], transB: tr[1], m: 1, n: n, k: k, alpha: 1.5, beta: beta, pad: r.Intn(4), nanC: beta == 0})
 				}
 			}
 		}
-	})
+	}
+
 }

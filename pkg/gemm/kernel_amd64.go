@@ -10,9 +10,6 @@ import "golang.org/x/sys/cpu"
 func sgemmKernelAVX512(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
 //go:noescape
-func sgemmKernelAVX512x48(k int, a, b, c *float32, ldc int, alpha, beta float32)
-
-//go:noescape
 func sgemmKernelAVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
 // asmKernels returns the assembly kernels this CPU (and OS) supports, fastest first.
@@ -20,7 +17,6 @@ func asmKernels() []*kernel {
 	var ks []*kernel
 	if cpu.X86.HasAVX512F {
 		ks = append(ks, &kernel{name: "avx512", mr: 12, nr: 32, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX512, gemv: gemvAVX512})
-		ks = append(ks, &kernel{name: "avx512x48", mr: 8, nr: 48, kc: 768, mc: 512, nc: 1152, fn: sgemmKernelAVX512x48})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, &kernel{name: "avx2", mr: 6, nr: 16, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX2})
