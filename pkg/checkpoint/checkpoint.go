@@ -74,7 +74,8 @@ func paramName(m *model.Model, name string) string {
 }
 
 // Load reads the checkpoint in dir: config.json, then every parameter from model.safetensors
-// or the sharded index, converting F32/F16/BF16/F64 to float32 and checking each shape against
+// or the sharded index (else from PyTorch's pytorch_model.bin or its sharded index, read
+// without executing the pickle), converting F32/F16/BF16/F64 to float32 and checking each shape against
 // the config. A tensor missing, of the wrong shape or dtype, or not belonging to the model is
 // an error naming it and the file.
 func Load(dir string) (*model.Model, error) {
@@ -82,7 +83,7 @@ func Load(dir string) (*model.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	set, err := safetensors.OpenDir(dir)
+	set, err := openWeights(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +148,7 @@ func Resolve(ctx context.Context, arg string) (*model.Model, string, error) {
 type Info struct {
 	Dir     string
 	Config  model.Config
-	Files   []string         // the safetensors files
+	Files   []string         // the weight files (safetensors, or PyTorch .bin)
 	DTypes  map[string]int64 // stored dtype → number of elements
 	Tensors int              // number of stored tensors (buffers included)
 	Bytes   int64            // tensor data bytes
@@ -169,7 +170,7 @@ func Describe(dir string) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	set, err := safetensors.OpenDir(dir)
+	set, err := openWeights(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,8 @@ func TestHFWrittenCheckpoints(t *testing.T) {
 	if err := json.Unmarshal(b, &gold); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]struct{ arch, dtype string }{"hf_gpt2_f16": {"gpt2", "F16"}, "hf_llama_bf16": {"llama", "BF16"}}
+	want := map[string]struct{ arch, dtype string }{"hf_gpt2_f16": {"gpt2", "F16"}, "hf_llama_bf16": {"llama", "BF16"},
+		"hf_gpt2_bin": {"gpt2", "F32"}, "hf_llama_bin": {"llama", "F16"}}
 	for name, g := range gold {
 		dir := filepath.Join(root, name)
 		m, err := Load(dir)

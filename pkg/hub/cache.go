@@ -20,8 +20,8 @@
 // Downloads of one file take the lock .locks/models--org--name/<etag>.lock (flock), as
 // huggingface_hub does, so concurrent processes do not write one blob at the same time.
 //
-// Only safetensors weights are fetched (model.safetensors, or model.safetensors.index.json and
-// its shards), with config.json and the tokenizer files.
+// The weights fetched are model.safetensors (or model.safetensors.index.json and its shards),
+// else pytorch_model.bin (or its index and shards), with config.json and the tokenizer files.
 package hub
 
 import (
@@ -156,25 +156,49 @@ func CachedSnapshot(cacheDir, repo, rev string) (string, bool) {
 	return dir, true
 }
 
-// Complete checks that dir holds a loadable checkpoint: config.json and safetensors weights
-// (model.safetensors, or the index and every shard it names).
+// weightLayouts are the weight files looked for, in order of preference: safetensors, then
+// PyTorch's (read by pkg/checkpoint without executing the pickle). Each is a single file and
+// the index of its sharded form.
+var weightLayouts = [][2]string{
+	{singleWeights, indexWeights},
+	{"pytorch_model.bin", "pytorch_model.bin.index.json"},
+}
+
+// Complete checks that dir holds a loadable checkpoint: config.json and weights
+// (model.safetensors, or its index and every shard it names; else the same for
+// pytorch_model.bin).
 func Complete(dir string) error {
 	if !isFile(filepath.Join(dir, "config.json")) {
 		return fmt.Errorf("%s: no config.json", dir)
 	}
-	if isFile(filepath.Join(dir, singleWeights)) {
-		return nil
-	}
-	shards, err := indexShards(filepath.Join(dir, indexWeights))
-	if err != nil {
-		return fmt.Errorf("%s: no %s, and %w", dir, singleWeights, err)
-	}
-	for _, s := range shards {
-		if !isFile(filepath.Join(dir, s)) {
-			return fmt.Errorf("%s: shard %s is missing", dir, s)
+	var firstErr error
+	for _, l := range weightLayouts {
+		if isFile(filepath.Join(dir, l[0])) {
+			return nil
+		}
+		if !isFile(filepath.Join(dir, l[1])) {
+			continue
+		}
+		shards, err := indexShards(filepath.Join(dir, l[1]))
+		if err == nil {
+			for _, s := range shards {
+				if !isFile(filepath.Join(dir, s)) {
+					err = fmt.Errorf("%s: shard %s of %s is missing", dir, s, l[1])
+					break
+				}
+			}
+		}
+		if err == nil {
+			return nil
+		}
+		if firstErr == nil {
+			firstErr = err
 		}
 	}
-	return nil
+	if firstErr != nil {
+		return firstErr
+	}
+	return fmt.Errorf("%s: no weights (%s, %s, %s or %s)", dir, weightLayouts[0][0], weightLayouts[0][1], weightLayouts[1][0], weightLayouts[1][1])
 }
 
 func isFile(p string) bool {

@@ -268,20 +268,28 @@ func (c *Client) Download(ctx context.Context, repo, rev string) (string, error)
 	}
 	root := filepath.Join(c.CacheDir, RepoFolderName(repo))
 	snap := filepath.Join(root, "snapshots", info.SHA)
-	switch {
-	case have[singleWeights]:
-		files = append(files, singleWeights)
-	case have[indexWeights]:
-		if err := c.fetch(ctx, repo, info.SHA, indexWeights); err != nil {
-			return "", err
+	found := false
+	for _, l := range weightLayouts {
+		if have[l[0]] {
+			files = append(files, l[0])
+			found = true
+			break
 		}
-		shards, err := indexShards(filepath.Join(snap, indexWeights))
-		if err != nil {
-			return "", err
+		if have[l[1]] {
+			if err := c.fetch(ctx, repo, info.SHA, l[1]); err != nil {
+				return "", err
+			}
+			shards, err := indexShards(filepath.Join(snap, filepath.FromSlash(l[1])))
+			if err != nil {
+				return "", err
+			}
+			files = append(files, shards...)
+			found = true
+			break
 		}
-		files = append(files, shards...)
-	default:
-		return "", fmt.Errorf("hub: %s@%s has no safetensors weights (%s or %s); other formats are not supported (the hub's safetensors conversion bot often offers them in a pull request: try @refs/pr/N)", repo, rev, singleWeights, indexWeights)
+	}
+	if !found {
+		return "", fmt.Errorf("hub: %s@%s has no weights this project reads (%s, %s, %s or %s)", repo, rev, weightLayouts[0][0], weightLayouts[0][1], weightLayouts[1][0], weightLayouts[1][1])
 	}
 	for _, f := range files {
 		if err := c.fetch(ctx, repo, info.SHA, f); err != nil {

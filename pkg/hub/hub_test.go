@@ -242,12 +242,28 @@ func TestAuthAndErrors(t *testing.T) {
 	}
 }
 
-func TestNoSafetensors(t *testing.T) {
+func TestPyTorchWeightsWhenNoSafetensors(t *testing.T) {
 	h := hubtest.New(t)
-	h.AddRepo("org/old", false, map[string][]byte{"config.json": []byte(`{}`), "pytorch_model.bin": []byte("x")})
+	h.AddRepo("org/old", false, map[string][]byte{"config.json": []byte(`{}`), "pytorch_model.bin": weights(1000, 5), "tf_model.h5": []byte("x")})
+	h.AddRepo("org/tf", false, map[string][]byte{"config.json": []byte(`{}`), "tf_model.h5": []byte("x")})
+	h.AddRepo("org/both", false, map[string][]byte{"config.json": []byte(`{}`), "pytorch_model.bin": []byte("x"), "model.safetensors": []byte("y")})
 	c, _ := h.Client(t.TempDir())
-	if _, err := c.Resolve(context.Background(), "org/old"); err == nil || !strings.Contains(err.Error(), "no safetensors weights") {
+	dir, err := c.Resolve(context.Background(), "org/old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readAll(t, filepath.Join(dir, "pytorch_model.bin")), weights(1000, 5)) {
+		t.Error("pytorch_model.bin differs")
+	}
+	if _, err := c.Resolve(context.Background(), "org/tf"); err == nil || !strings.Contains(err.Error(), "no weights this project reads") {
 		t.Errorf("err = %v", err)
+	}
+	dir, err = c.Resolve(context.Background(), "org/both")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "pytorch_model.bin")); err == nil {
+		t.Error("pytorch_model.bin fetched although safetensors exist")
 	}
 }
 

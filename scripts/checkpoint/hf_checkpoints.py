@@ -14,6 +14,10 @@ LlamaForCausalLM).
         hf_llama_bf16/     LlamaForCausalLM with GQA, untied head, torch_dtype bfloat16,
                            sharded: model-0000{1,2}-of-00002.safetensors + index, with the
                            rotary_emb.inv_freq buffers older transformers saved
+        hf_gpt2_bin/       the GPT-2 as pytorch_model.bin (torch.save of the state dict, tied
+                           lm_head sharing the embedding's storage, attention buffers)
+        hf_llama_bin/      the Llama in F16 as two pytorch_model-0000i-of-00002.bin shards with
+                           pytorch_model.bin.index.json, one tensor stored non-contiguous
         hf_logprobs.json   for each: token lines and, in float64 from the stored (rounded)
                            weights, log p(token_t | tokens before t) for t >= 1
       pkg/checkpoint's TestHFWrittenCheckpoints loads them and compares.
@@ -26,6 +30,7 @@ LlamaForCausalLM).
       in float64 and compares them with LOGPROBS (the output of `cpo-model logprobs`).
       Prints the largest absolute difference; exits 1 on any mismatch (> 1e-4).
 """
+import collections
 import json
 import math
 import os
@@ -181,6 +186,51 @@ def write(outdir):
     with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": dict(sorted(wm.items()))}, f, indent=2)
     gold["hf_llama_bf16"] = {"lines": lines, "logprobs": [logprobs(c, P, l) for l in lines]}
+
+    # PyTorch weights as save_pretrained wrote them before safetensors: GPT2LMHeadModel's
+    # state_dict (an OrderedDict with _metadata) through torch.save, lm_head.weight sharing
+    # the embedding's storage, the attention buffers; and a sharded Llama in F16 with one
+    # non-contiguous tensor (a transposed view) to exercise strides.
+    c = with_defaults(gpt2)
+    P = {n: t.detach().float().double() for n, t in mg.draw(expected_names(c), gen).items()}
+    d = os.path.join(outdir, "hf_gpt2_bin")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(gpt2, f, indent=2)
+    sd = collections.OrderedDict()
+    for n, _ in expected_names(c):
+        sd[n] = P[n].float()
+    for l in range(gpt2["n_layer"]):
+        sd["transformer.h.%d.attn.bias" % l] = torch.tril(torch.ones(T, T, dtype=torch.float32)).reshape(1, 1, T, T)
+        sd["transformer.h.%d.attn.masked_bias" % l] = torch.tensor(-1e4, dtype=torch.float32)
+    sd["lm_head.weight"] = sd["transformer.wte.weight"]
+    sd._metadata = collections.OrderedDict([("", {"version": 1})])
+    torch.save(sd, os.path.join(d, "pytorch_model.bin"))
+    gold["hf_gpt2_bin"] = {"lines": lines, "logprobs": [logprobs(c, P, l) for l in lines]}
+
+    c = with_defaults(llama)
+    P = {n: t.detach().half().double() for n, t in mg.draw(expected_names(c), gen).items()}
+    d = os.path.join(outdir, "hf_llama_bin")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(dict(llama, torch_dtype="float16"), f, indent=2)
+    names = [n for n, _ in expected_names(c)]
+    shards = [names[:half], names[half:]]
+    wm = {}
+    for i, group in enumerate(shards):
+        fname = "pytorch_model-%05d-of-%05d.bin" % (i + 1, len(shards))
+        sd = collections.OrderedDict()
+        for n in group:
+            t = P[n].half()
+            if n.endswith("layers.0.self_attn.q_proj.weight"):
+                t = t.t().contiguous().t()  # same values, column-major strides
+                assert not t.is_contiguous()
+            sd[n] = t
+            wm[n] = fname
+        torch.save(sd, os.path.join(d, fname))
+    with open(os.path.join(d, "pytorch_model.bin.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": 2 * sum(P[n].numel() for n in names)}, "weight_map": wm}, f, indent=2)
+    gold["hf_llama_bin"] = {"lines": lines, "logprobs": [logprobs(c, P, l) for l in lines]}
 
     with open(os.path.join(outdir, "hf_logprobs.json"), "w") as f:
         json.dump(gold, f, indent=1)

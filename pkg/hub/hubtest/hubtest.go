@@ -1,6 +1,6 @@
 // Package hubtest is a fake Hugging Face hub for tests: the revision API, HEAD and GET on
-// resolve URLs (small files answered directly with their git-sha1 ETag; *.safetensors files
-// as LFS, redirected to a separate CDN server with X-Linked-Etag and X-Linked-Size), Range
+// resolve URLs (small files answered directly with their git-sha1 ETag; *.safetensors and
+// *.bin files as LFS, redirected to a separate CDN server with X-Linked-Etag and X-Linked-Size), Range
 // requests, private repositories behind a bearer token, and injected faults (a transfer cut
 // half-way, a corrupted body). Nothing here contacts the real hub.
 package hubtest
@@ -48,7 +48,9 @@ type Repo struct {
 }
 
 // IsLFS reports whether the fake hub stores a file in LFS (served through the CDN).
-func IsLFS(name string) bool { return strings.HasSuffix(name, ".safetensors") }
+func IsLFS(name string) bool {
+	return strings.HasSuffix(name, ".safetensors") || strings.HasSuffix(name, ".bin")
+}
 
 // SHA256 returns the hex sha256 of b (the ETag of an LFS file).
 func SHA256(b []byte) string {
