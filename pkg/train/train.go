@@ -112,6 +112,12 @@ type State struct {
 	WeightDecay float64   `json:"weight_decay"`
 	Schedule    string    `json:"schedule"`
 	Warmup      int       `json:"warmup"`
+	MinLRRatio  float64   `json:"min_lr_ratio"`
+	MicroBatch  int       `json:"micro_batch"`
+	Clip        float64   `json:"clip"`
+	AdamBeta1   float64   `json:"adam_beta1"`
+	AdamBeta2   float64   `json:"adam_beta2"`
+	AdamEps     float64   `json:"adam_eps"`
 	Data        string    `json:"data_fingerprint"`
 	Rows        int       `json:"rows"`
 	RefModel    string    `json:"ref_model"`
@@ -435,5 +441,6 @@ func (t *Trainer) state() State {
 	return State{Version: 1, Step: t.step, Epoch: t.epoch, Position: t.pos, TotalSteps: t.total, Seed: c.Seed,
 		Objective: c.Objective.Name, Beta: c.Objective.Beta, Alpha: c.Objective.Alpha, MLEPrompt: c.Objective.MLEPrompt,
 		Batch: c.Batch, LR: c.LR, WeightDecay: c.WeightDecay, Schedule: c.Schedule, Warmup: c.Warmup,
+		MinLRRatio: c.MinLRRatio, MicroBatch: c.MicroBatch, Clip: c.Clip, AdamBeta1: c.Beta1, AdamBeta2: c.Beta2, AdamEps: c.Eps,
 		Data: t.DataFP, Rows: len(t.Items), RefModel: t.RefFP, Start: c.StartName, Time: time.Now().UTC()}
 }

@@ -1,0 +1,330 @@
+// Command cpo-train trains a model with MLE, CPO (eq. 7 of the paper), ranked CPO (eq. 8),
+// DPO (eq. 5) or mle + alpha*cpo on example or candidates shards; `precompute-ref` stores the
+// reference model's log-probabilities in candidates shards; `bench` times training steps.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cpo-toolchain/cpo/pkg/checkpoint"
+	"github.com/cpo-toolchain/cpo/pkg/cliutil"
+	"github.com/cpo-toolchain/cpo/pkg/optim"
+	"github.com/cpo-toolchain/cpo/pkg/shard"
+	"github.com/cpo-toolchain/cpo/pkg/train"
+)
+
+func main() { cliutil.Run(newApp()) }
+
+var modelFlag = &cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "starting model and reference: a checkpoint directory, a Hugging Face hub id, or a preset for random init (" + strings.Join(checkpoint.PresetNames(), ", ") + ")"}
+var initSeedFlag = &cli.Uint64Flag{Name: "init-seed", Value: 1, Usage: "seed of the random initialisation when --model is a preset"}
+
+func newApp() *cli.App {
+	app := cliutil.NewApp("cpo-train", "train with MLE, CPO, ranked CPO, DPO or mle+cpo on shards",
+		`cpo-train [flags] [SHARDS...] reads example shards (mle) or candidates shards (every objective;
+mle then trains on the ground truths) from the arguments or stdin, and trains --model:
+
+  mle       next-token loss on the response given the prompt (--mle-prompt: on whole sequences)
+  cpo       eq. 7: -log softmax over the K candidates of beta*(log pi(y_j|x) - log pi_ref(y_j|x)),
+            the ground truth being candidate 0
+  cpo-rank  eq. 8: the Plackett-Luce likelihood of the row's ranking (from cpo-embed)
+  dpo       eq. 5: pairwise (K = 2); equals cpo at K = 2
+  mle+cpo   mle on the ground truths + alpha * cpo
+
+Sequence log-probabilities are sums over the continuation's tokens. The reference pi_ref is the
+starting model, frozen; its log-probabilities are computed on the fly with a second copy unless
+every candidate carries a ref_logp from 'cpo-train precompute-ref' with the same model
+fingerprint (a mismatch is an error). Each step takes --batch examples in micro-batches of
+--micro-batch (gradient accumulation), shuffled per epoch from --seed, clips the gradient norm
+and takes an AdamW step. Checkpoints (Hugging Face format plus trainer_state.json and
+optimizer.bin) go to --checkpoint-dir every --save-every steps and on SIGINT/SIGTERM; --resume
+continues bit-identically. The final model is written to --out.`)
+	app.Flags = []cli.Flag{
+		modelFlag, initSeedFlag,
+		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "directory of the final model (required); checkpoints go to --checkpoint-dir"},
+		&cli.StringFlag{Name: "objective", Value: train.CPO, Usage: "training objective: " + strings.Join(train.Objectives, ", ")},
+		&cli.Float64Flag{Name: "beta", Value: 5, Usage: "reward scale beta of cpo, cpo-rank and dpo (the paper: 5)"},
+		&cli.Float64Flag{Name: "alpha", Value: 1, Usage: "weight of cpo in mle+cpo"},
+		&cli.BoolFlag{Name: "mle-prompt", Usage: "mle also on the prompt tokens (whole-document pretraining)"},
+		&cli.Float64Flag{Name: "lr", Value: 1e-5, Usage: "peak learning rate (the paper: 1e-5)"},
+		&cli.Float64Flag{Name: "weight-decay", Value: 0.05, Usage: "AdamW weight decay, not applied to biases and norms (the paper: 0.05)"},
+		&cli.Float64Flag{Name: "adam-beta1", Value: 0.9, Usage: "AdamW beta1"},
+		&cli.Float64Flag{Name: "adam-beta2", Value: 0.999, Usage: "AdamW beta2"},
+		&cli.Float64Flag{Name: "adam-eps", Value: 1e-8, Usage: "AdamW epsilon"},
+		&cli.IntFlag{Name: "batch", Value: 64, Usage: "examples per optimizer step (the paper: 64)"},
+		&cli.IntFlag{Name: "micro-batch", Value: 8, Usage: "examples per forward/backward pass (gradient accumulation; all their candidates run as one packed batch)"},
+		&cli.IntFlag{Name: "steps", Usage: "optimizer steps (0: --epochs decides)"},
+		&cli.IntFlag{Name: "epochs", Usage: "passes over the data when --steps is 0 (default 1)"},
+		&cli.StringFlag{Name: "schedule", Value: optim.Constant, Usage: "learning-rate schedule after warm-up: " + strings.Join(optim.Schedules, ", ")},
+		&cli.IntFlag{Name: "warmup", Usage: "linear warm-up steps"},
+		&cli.Float64Flag{Name: "min-lr-ratio", Usage: "floor of the linear/cosine decay as a fraction of --lr"},
+		&cli.Float64Flag{Name: "clip", Value: 1, Usage: "clip the gradient's global norm to this (0: no clipping)"},
+		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the per-epoch shuffling"},
+		&cli.StringFlag{Name: "checkpoint-dir", Usage: "directory of checkpoint-<step>/ (default: OUT-checkpoints)"},
+		&cli.IntFlag{Name: "save-every", Usage: "write a checkpoint every N steps (0: only on interruption)"},
+		&cli.IntFlag{Name: "keep", Value: 3, Usage: "checkpoints to keep (0: all)"},
+		&cli.StringFlag{Name: "resume", Usage: "continue from a checkpoint directory, or the latest checkpoint in a --checkpoint-dir"},
+		&cli.StringFlag{Name: "metrics", Usage: "append one JSON line per step to this file (loss, rewards/*, logps/*, grad_norm, lr, tokens/s)"},
+		&cli.IntFlag{Name: "log-every", Value: 10, Usage: "steps between progress lines on stderr"},
+		&cli.BoolFlag{Name: "skip-nonfinite", Usage: "skip a step whose loss or gradient is NaN/Inf instead of stopping"},
+		cliutil.QuietFlag,
+	}
+	app.Action = runTrain
+	app.Commands = []*cli.Command{
+		{
+			Name:      "precompute-ref",
+			Usage:     "store the reference model's log-probabilities (ref_logp, ref_model) in candidates shards",
+			ArgsUsage: "[SHARDS...]",
+			Description: `Reads candidates shards (arguments or stdin), computes log pi_ref(y|x) of every candidate with
+--model exactly as training builds the sequences, and writes the rows with ref_logp and ref_model
+(the model's fingerprint) to --out or stdout. Training from the same model then skips the
+reference pass; training from another model refuses the shard.`,
+			Flags: append([]cli.Flag{modelFlag, initSeedFlag,
+				&cli.IntFlag{Name: "micro-batch", Value: 8, Usage: "rows per packed forward pass"},
+				cliutil.QuietFlag}, cliutil.OutputFlags()...),
+			Action: runPrecompute,
+		},
+		{
+			Name:  "bench",
+			Usage: "time forward+backward+AdamW steps on random tokens",
+			Description: `Times full training steps (forward, objective, backward, clipping, AdamW) of --model (a
+directory or a preset with random weights: tiny = GPT-2, 4 layers, 4 heads, width 256, vocab 8192,
+context 128; gpt2-small = GPT-2 124M) on random tokens, after warm-up, and prints ms/step (median,
+min, max), tokens/s and GFLOP/s (6 per parameter per token plus causal attention). mle runs
+--batch sequences of --seq-len tokens; a contrastive objective runs --batch examples of --k
+candidates of --seq-len tokens each (reference log-probs precomputed unless --ref-pass).`,
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Value: "tiny", Usage: "checkpoint directory, hub id, or preset (" + strings.Join(checkpoint.PresetNames(), ", ") + ")"},
+				&cli.StringFlag{Name: "objective", Value: train.MLE, Usage: "objective: " + strings.Join(train.Objectives, ", ")},
+				&cli.IntFlag{Name: "batch", Value: 8, Usage: "sequences (mle) or examples (contrastive) per step"},
+				&cli.IntFlag{Name: "seq-len", Value: 128, Usage: "tokens per sequence"},
+				&cli.IntFlag{Name: "k", Value: 12, Usage: "candidates per example for contrastive objectives"},
+				&cli.IntFlag{Name: "micro-batch", Usage: "examples per forward/backward (0: the whole batch)"},
+				&cli.IntFlag{Name: "steps", Value: 10, Usage: "timed steps"},
+				&cli.IntFlag{Name: "warmup", Value: 2, Usage: "untimed warm-up steps"},
+				&cli.BoolFlag{Name: "ref-pass", Usage: "also run the reference model (as when ref_logp is not precomputed)"},
+				&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the random weights and tokens"},
+			},
+			Action: runBench,
+		},
+	}
+	return app
+}
+
+func runTrain(c *cli.Context) error {
+	ctx, cancel := cliutil.SignalContext()
+	defer cancel()
+	out := c.String("out")
+	if out == "" {
+		return cliutil.Usagef("--out is required (the directory of the final model)")
+	}
+	obj := c.String("objective")
+	known := false
+	for _, o := range train.Objectives {
+		known = known || o == obj
+	}
+	if !known {
+		return cliutil.Usagef("--objective %q: want one of %s", obj, strings.Join(train.Objectives, ", "))
+	}
+	if c.IsSet("steps") && c.IsSet("epochs") {
+		return cliutil.Usagef("--steps and --epochs exclude each other")
+	}
+	modelArg := c.String("model")
+	var resumeDir string
+	var resumed *train.State
+	if r := c.String("resume"); r != "" {
+		dir, err := train.FindCheckpoint(r)
+		if err != nil {
+			return err
+		}
+		resumeDir = dir
+		st, err := train.ReadState(dir)
+		if err != nil {
+			return err
+		}
+		resumed = &st
+		if modelArg == "" {
+			modelArg = st.Start
+		}
+	}
+	if modelArg == "" {
+		return cliutil.Usagef("--model is required")
+	}
+	logw := os.Stderr
+	quiet := c.Bool("quiet")
+	say := func(format string, a ...any) {
+		if !quiet {
+			fmt.Fprintf(logw, "cpo-train: "+format+"\n", a...)
+		}
+	}
+	items, schema, err := train.LoadItems(c.Args().Slice(), os.Stdin)
+	if err != nil {
+		return err
+	}
+	start, dir, err := train.LoadStart(ctx, modelArg, c.Uint64("init-seed"))
+	if err != nil {
+		return err
+	}
+	fp, err := checkpoint.Fingerprint(start)
+	if err != nil {
+		return err
+	}
+	cfg := train.Config{
+		Objective:   train.Objective{Name: obj, Beta: c.Float64("beta"), Alpha: c.Float64("alpha"), MLEPrompt: c.Bool("mle-prompt")},
+		Batch:       c.Int("batch"),
+		MicroBatch:  c.Int("micro-batch"),
+		Steps:       c.Int("steps"),
+		Epochs:      c.Int("epochs"),
+		LR:          c.Float64("lr"),
+		WeightDecay: c.Float64("weight-decay"),
+		Beta1:       c.Float64("adam-beta1"), Beta2: c.Float64("adam-beta2"), Eps: c.Float64("adam-eps"),
+		Schedule: c.String("schedule"), Warmup: c.Int("warmup"), MinLRRatio: c.Float64("min-lr-ratio"),
+		Clip: c.Float64("clip"), Seed: c.Uint64("seed"),
+		Out: out, CheckpointDir: c.String("checkpoint-dir"), SaveEvery: c.Int("save-every"), Keep: c.Int("keep"),
+		SkipNonfinite: c.Bool("skip-nonfinite"), LogEvery: c.Int("log-every"), LogInterval: 30 * time.Second,
+		StartName: modelArg,
+	}
+	if resumed != nil {
+		fromState(c, &cfg, resumed)
+	}
+	if dir != "" {
+		cfg.TokenizerFiles = checkpoint.TokenizerFilesIn(dir)
+	}
+	if !quiet {
+		cfg.Log = logw
+	}
+	tr, err := train.New(cfg, start, fp, items)
+	if err != nil {
+		return err
+	}
+	if resumeDir != "" {
+		if _, err := tr.Resume(resumeDir); err != nil {
+			return err
+		}
+		say("resumed from %s at step %d", resumeDir, tr.Step())
+	}
+	if p := c.String("metrics"); p != "" {
+		if resumeDir != "" {
+			if err := train.TrimMetrics(p, tr.Step()); err != nil {
+				return err
+			}
+		}
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		tr.Cfg.Metrics = f
+	}
+	ref := "computed on the fly by a frozen copy"
+	if obj == train.MLE {
+		ref = "not needed"
+	} else if tr.Ref == nil {
+		ref = "precomputed in the shards"
+	}
+	say("%s on %d %s rows, %s model (%d parameters, fingerprint %s), reference %s; %d steps of %d examples",
+		obj, len(items), schema, start.Config.Arch, start.NumParams(), fp[:12], ref, tr.TotalSteps(), cfg.Batch)
+	sum, err := tr.Run(ctx)
+	if err != nil {
+		if sum.Interrupted {
+			return cliutil.ErrInterrupted
+		}
+		return err
+	}
+	say("done: %d steps, final loss %.4f; model in %s", sum.Steps, sum.Final.Loss, out)
+	return nil
+}
+
+func runPrecompute(c *cli.Context) error {
+	ctx, cancel := cliutil.SignalContext()
+	defer cancel()
+	if c.String("model") == "" {
+		return cliutil.Usagef("--model is required")
+	}
+	m, _, err := train.LoadStart(ctx, c.String("model"), c.Uint64("init-seed"))
+	if err != nil {
+		return err
+	}
+	fp, err := checkpoint.Fingerprint(m)
+	if err != nil {
+		return err
+	}
+	w, err := shard.NewWriter[shard.Candidates](c.String("out"), os.Stdout, cliutil.ShardOptions(c))
+	if err != nil {
+		return err
+	}
+	p := cliutil.NewProgress(c, "cpo-train precompute-ref", "rows", 0)
+	last := 0
+	err = train.PrecomputeRef(ctx, m, fp, c.Args().Slice(), os.Stdin, w, c.Int("micro-batch"), func(n int) {
+		p.Add(int64(n - last))
+		last = n
+	})
+	if err != nil {
+		w.Abort()
+		if errors.Is(err, context.Canceled) {
+			return cliutil.ErrInterrupted
+		}
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	p.Done()
+	return nil
+}
+
+func runBench(c *cli.Context) error {
+	ctx, cancel := cliutil.SignalContext()
+	defer cancel()
+	m, _, err := train.LoadStart(ctx, c.String("model"), c.Uint64("seed"))
+	if err != nil {
+		return err
+	}
+	bc := train.BenchConfig{Objective: c.String("objective"), Batch: c.Int("batch"), K: c.Int("k"), SeqLen: c.Int("seq-len"),
+		MicroBatch: c.Int("micro-batch"), Steps: c.Int("steps"), Warmup: c.Int("warmup"), RefPass: c.Bool("ref-pass"), Seed: c.Uint64("seed")}
+	r, err := train.Bench(ctx, m, bc)
+	if err != nil {
+		return err
+	}
+	name := fmt.Sprintf("%s %s batch %d seq-len %d", c.String("model"), bc.Objective, bc.Batch, bc.SeqLen)
+	if bc.Objective != train.MLE {
+		name += fmt.Sprintf(" K %d", bc.K)
+	}
+	r.Print(os.Stdout, name)
+	return nil
+}
+
+// fromState takes the run's settings from the checkpoint being resumed wherever the flag was
+// not given, so that `cpo-train --resume DIR SHARDS` continues the same run.
+func fromState(c *cli.Context, cfg *train.Config, st *train.State) {
+	set := func(flag string, apply func()) {
+		if !c.IsSet(flag) {
+			apply()
+		}
+	}
+	set("objective", func() { cfg.Objective.Name = st.Objective })
+	set("beta", func() { cfg.Objective.Beta = st.Beta })
+	set("alpha", func() { cfg.Objective.Alpha = st.Alpha })
+	set("mle-prompt", func() { cfg.Objective.MLEPrompt = st.MLEPrompt })
+	set("batch", func() { cfg.Batch = st.Batch })
+	set("micro-batch", func() { cfg.MicroBatch = st.MicroBatch })
+	set("lr", func() { cfg.LR = st.LR })
+	set("weight-decay", func() { cfg.WeightDecay = st.WeightDecay })
+	set("schedule", func() { cfg.Schedule = st.Schedule })
+	set("warmup", func() { cfg.Warmup = st.Warmup })
+	set("min-lr-ratio", func() { cfg.MinLRRatio = st.MinLRRatio })
+	set("clip", func() { cfg.Clip = st.Clip })
+	set("adam-beta1", func() { cfg.Beta1 = st.AdamBeta1 })
+	set("adam-beta2", func() { cfg.Beta2 = st.AdamBeta2 })
+	set("adam-eps", func() { cfg.Eps = st.AdamEps })
+	set("seed", func() { cfg.Seed = st.Seed })
+	if !c.IsSet("steps") && !c.IsSet("epochs") {
+		cfg.Steps, cfg.Epochs = st.TotalSteps, 0
+	}
+}
