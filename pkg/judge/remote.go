@@ -42,6 +42,7 @@ type Remote struct {
 	// Sleep waits d or until ctx is done (tests replace it); nil means a real timer.
 	Sleep func(ctx context.Context, d time.Duration) error
 
+	initOnce       sync.Once
 	calls, retries atomic.Int64
 	mu             sync.Mutex
 	consecutive    int
@@ -96,7 +97,9 @@ func (r *Remote) defaults() {
 		r.MaxTokens = 8
 	}
 	if r.HTTP == nil {
-		r.HTTP = &http.Client{}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64 // keep one connection per concurrent request alive
+		r.HTTP = &http.Client{Transport: tr}
 	}
 	if r.Sleep == nil {
 		r.Sleep = func(ctx context.Context, d time.Duration) error {
@@ -112,12 +115,14 @@ func (r *Remote) defaults() {
 	}
 }
 
-// Init fills the defaults; call it once before concurrent use of Ask.
+// Init fills the zero fields with their defaults. Ask calls it once by itself.
 func (r *Remote) Init() {
-	r.defaults()
-	if r.rng == nil {
-		r.rng = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15))
-	}
+	r.initOnce.Do(func() {
+		r.defaults()
+		if r.rng == nil {
+			r.rng = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15))
+		}
+	})
 }
 
 type chatRequest struct {
@@ -153,6 +158,7 @@ const (
 
 // Ask sends prompt and returns the answer text, retrying as described on Remote.
 func (r *Remote) Ask(ctx context.Context, prompt string) (string, error) {
+	r.Init()
 	body, err := json.Marshal(chatRequest{Model: r.Model, Messages: []chatMessage{{Role: "user", Content: prompt}},
 		Temperature: 0, MaxTokens: r.MaxTokens})
 	if err != nil {

@@ -103,6 +103,9 @@ func run(c *cli.Context) error {
 	} else if c.String("judge-model") == "" {
 		return cliutil.Usagef("--judge likelihood needs --judge-model DIR (a local checkpoint), or use --judge remote")
 	}
+	if c.NArg() == 0 && cliutil.IsTerminal(os.Stdin) {
+		return cliutil.Usagef("give generation shards as arguments or on stdin")
+	}
 	ctx, cancel := cliutil.SignalContext()
 	defer cancel()
 

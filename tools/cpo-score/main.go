@@ -81,6 +81,9 @@ func run(c *cli.Context) error {
 	var wr []metrics.WinRate
 	var diffs []metrics.Diff
 	if c.NArg() > 0 || len(gens) == 0 {
+		if c.NArg() == 0 && cliutil.IsTerminal(os.Stdin) {
+			return cliutil.Usagef("give judgment shards as arguments or on stdin (or --generations with --scorer-model)")
+		}
 		js, err := readJudgments(c.Args().Slice())
 		if err != nil {
 			return err
