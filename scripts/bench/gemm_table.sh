@@ -1,31 +1,42 @@
 #!/bin/bash
 # gemm_table.sh: our Sgemm (pkg/gemm, BenchmarkSgemm) against OpenBLAS's SGEMM (numpy from
-# Debian with libopenblas0-pthread) on GPT-2 small's layer shapes, NN/NT/TN, 1 and 2 threads.
-# Prints one table: shape (MxKxN), transposition, threads, ours, OpenBLAS (GFLOP/s), ratio.
+# Debian with libopenblas0-pthread) on GPT-2 small's layer shapes (M x K x N, M = 512 tokens),
+# NN/NT/TN, 1 and 2 threads. Prints one table: shape, transposition, threads, ours and
+# OpenBLAS in GFLOP/s, and the ratio ours/OpenBLAS.
 #
-# The machines are shared, so the two sides run interleaved, shape by shape, for ROUNDS rounds
-# (default 2), and each figure is the best round. Run from anywhere:
-#     scripts/bench/gemm_table.sh            ROUNDS=3 scripts/bench/gemm_table.sh
-# Needs /usr/bin/python3 with numpy and threadpoolctl (apt-get install libopenblas0-pthread
-# python3-threadpoolctl). OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are unset for the OpenBLAS
-# side only, so that it uses its AVX-512 kernel.
+# The machines are shared, so the two sides run interleaved case by case (ours, then
+# OpenBLAS, on the same case) for ROUNDS rounds (default 2); each figure is the best round.
+#     scripts/bench/gemm_table.sh         ROUNDS=3 SHAPES=512x768x3072 scripts/bench/gemm_table.sh
+# Needs /usr/bin/python3 with numpy and threadpoolctl (Debian: libopenblas0-pthread,
+# python3-threadpoolctl). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the OpenBLAS
+# side only, so that it runs its AVX-512 kernel.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-2}
 SHAPES=${SHAPES:-"512x768x3072 512x3072x768 512x768x2304 512x768x50304"}
+TRANS=${TRANS:-"NN NT TN"}
+THREADS=${THREADS:-"1 2"}
 tmp=$(mktemp -d)
+coproc BLAS { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 scripts/bench/openblas_sgemm.py --serve --reps 2 --min-time 0.25 2>"$tmp/blas.log"; }
 trap 'rm -rf "$tmp"' EXIT
 go test -c -o "$tmp/gemm.test" ./pkg/gemm
 for r in $(seq "$ROUNDS"); do
 	for s in $SHAPES; do
-		"$tmp/gemm.test" -test.run '^$' -test.bench "^BenchmarkSgemm\$/^$s\$/" -test.benchtime 5x |
-			awk '/^BenchmarkSgemm\//{split($1, p, "/"); t=p[4]; sub(/-[0-9]+$/, "", t); sub(/^t/, "", t);
-				for (i = 1; i <= NF; i++) if ($i == "GFLOP/s") v = $(i-1); print p[2], p[3], t, v}' >>"$tmp/ours"
-		env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 scripts/bench/openblas_sgemm.py \
-			--shapes "$s" --reps 2 --min-time 0.2 2>>"$tmp/blas.log" >>"$tmp/theirs"
+		for tt in $TRANS; do
+			for th in $THREADS; do
+				v=$("$tmp/gemm.test" -test.run '^$' -test.bench "^BenchmarkSgemm\$/^$s\$/^$tt\$/^t$th\$" -test.benchtime 0.5s |
+					awk '/^BenchmarkSgemm\//{for (i = 1; i <= NF; i++) if ($i == "GFLOP/s") print $(i-1)}')
+				echo "$s $tt $th ${v:-0}" >>"$tmp/ours"
+				echo "$s $tt $th" >&"${BLAS[1]}"
+				read -r line <&"${BLAS[0]}"
+				echo "$line" >>"$tmp/theirs"
+			done
+		done
 	done
 done
+exec {BLAS[1]}>&-
 grep -m1 '# blas' "$tmp/blas.log" >&2 || true
+echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), GOMAXPROCS default, rounds: $ROUNDS, load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 awk 'FNR == NR {k = $1 " " $2 " " $3; if (!(k in o) || $4 > o[k]) o[k] = $4; next}
 	{k = $1 " " $2 " " $3; if (!(k in b) || $4 > b[k]) b[k] = $4; if (!(k in seen)) {seen[k] = 1; order[++n] = k}}
 	END {
