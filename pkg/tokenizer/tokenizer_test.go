@@ -387,3 +387,88 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// TestTrainMatchesNaive compares Train's incremental pair counts with a trainer that
+// recounts every pair at every step.
+func TestTrainMatchesNaive(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	alphabet := []string{"a", "b", "ab", "ba", "aa", " ", "  ", "x", "\n", "é", "'s", "1", "22"}
+	var texts []string
+	for range 40 {
+		var sb strings.Builder
+		for range 60 {
+			sb.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		texts = append(texts, sb.String())
+	}
+	tok, err := Train(texts, 400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Naive trainer.
+	counts := map[string]int{}
+	for _, text := range texts {
+		for _, w := range words(text) {
+			counts[w]++
+		}
+	}
+	type word struct {
+		syms  []int32
+		count int
+	}
+	var ws []word
+	for w, c := range counts {
+		s := make([]int32, len(w))
+		for k := range len(w) {
+			s[k] = int32(w[k])
+		}
+		ws = append(ws, word{s, c})
+	}
+	var merges []Merge
+	next := int32(256)
+	for int(next) < 399 {
+		pc := map[uint64]int{}
+		for _, w := range ws {
+			for k := 0; k+1 < len(w.syms); k++ {
+				pc[pairKey(w.syms[k], w.syms[k+1])] += w.count
+			}
+		}
+		best, bc := uint64(0), 0
+		for k, c := range pc {
+			if c > bc || (c == bc && k < best) {
+				best, bc = k, c
+			}
+		}
+		if bc < 2 {
+			break
+		}
+		l, rr := int32(best>>32), int32(uint32(best))
+		merges = append(merges, Merge{Left: l, Right: rr, Result: next, Rank: int32(len(merges))})
+		for i := range ws {
+			out := ws[i].syms[:0]
+			s := ws[i].syms
+			for k := 0; k < len(s); k++ {
+				if k+1 < len(s) && s[k] == l && s[k+1] == rr {
+					out = append(out, next)
+					k++
+				} else {
+					out = append(out, s[k])
+				}
+			}
+			ws[i].syms = out
+		}
+		next++
+	}
+	got := tok.Merges()
+	if len(merges) < 50 {
+		t.Fatalf("only %d merges learned", len(merges))
+	}
+	if len(got) != len(merges) {
+		t.Fatalf("%d merges, naive %d", len(got), len(merges))
+	}
+	for k := range merges {
+		if got[k] != merges[k] {
+			t.Fatalf("merge %d: %+v, naive %+v", k, got[k], merges[k])
+		}
+	}
+}
