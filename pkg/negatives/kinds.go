@@ -52,31 +52,43 @@ func truncation(rng *rand.Rand, resp []int32, eos int32) (neg []int32, ok bool) 
 	return neg, true
 }
 
-// pickBN chooses up to n distinct rows of pool (indices into the window, in window order) for
-// row self: uniformly without replacement among those whose response is non-empty and not
-// identical to own. scratch is reused. It returns the chosen pool indices and the number of
-// window rows excluded because their response was identical to own.
+// pickBN chooses up to n distinct rows of pool (the window, in window order) for row self,
+// uniformly without replacement among those whose response is non-empty and not identical to
+// own. It draws by rejection (a row drawn twice, empty or self is drawn again; one identical to
+// own counts as a redraw) and, after 4n+16 draws without filling n, finishes with a scan of the
+// remaining eligible rows, so it always ends. It returns the chosen pool indices, the number of
+// identical draws, and the scratch slice for reuse.
 func pickBN(rng *rand.Rand, n int, self int, pool [][]int32, own []int32, scratch []int) (chosen []int, identical int, _ []int) {
 	scratch = scratch[:0]
-	for j, r := range pool {
-		if j == self || len(r) == 0 {
+	ok := func(j int) bool { return j != self && len(pool[j]) > 0 && !slices.Contains(scratch, j) }
+	for tries := 0; len(scratch) < n && tries < 4*n+16; tries++ {
+		j := rng.IntN(len(pool))
+		if !ok(j) {
 			continue
 		}
-		if slices.Equal(r, own) {
+		if slices.Equal(pool[j], own) {
 			identical++
 			continue
 		}
 		scratch = append(scratch, j)
 	}
-	if n > len(scratch) {
-		n = len(scratch)
+	if len(scratch) < n {
+		// Few eligible rows: draw the rest uniformly from an explicit list of them.
+		have := len(scratch)
+		for j := range pool {
+			if ok(j) && !slices.Equal(pool[j], own) {
+				scratch = append(scratch, j)
+			}
+		}
+		rest := scratch[have:]
+		k := min(n-have, len(rest))
+		for i := 0; i < k; i++ {
+			x := i + rng.IntN(len(rest)-i)
+			rest[i], rest[x] = rest[x], rest[i]
+		}
+		scratch = scratch[:have+k]
 	}
-	// Partial Fisher-Yates: the first n entries become a uniform sample without replacement.
-	for i := 0; i < n; i++ {
-		k := i + rng.IntN(len(scratch)-i)
-		scratch[i], scratch[k] = scratch[k], scratch[i]
-	}
-	return scratch[:n], identical, scratch
+	return scratch, identical, scratch
 }
 
 // mnEligible returns the range [lo, hi) of response positions that meanfield negatives may

@@ -123,11 +123,9 @@ type Stats struct {
 	Wanted        [numKinds]int64 // negatives asked for (rows × mix)
 	Made          [numKinds]int64 // negatives written
 	Tokens        [numKinds]int64 // tokens of the negatives written
-	Redraws       [numKinds]int64 // draws repeated because the negative equalled the ground truth
+	Redraws       [numKinds]int64 // draws repeated because the negative equalled the ground truth (bn: a window row with the same response)
 	Dropped       [numKinds]int64 // negatives still identical after MaxRedraws redraws, left out
 	Skipped       [numKinds]int64 // negatives not made for lack of material (see SkipReasons)
-	// BNIdentical counts window rows excluded from BN because their response equals the row's.
-	BNIdentical int64
 	// SkipReasons counts skipped negatives by reason, e.g. "bn: window too small",
 	// "tn: empty response", "mn: no eligible position", "mn: row longer than the model's context".
 	SkipReasons map[string]int64
@@ -149,7 +147,6 @@ func (s *Stats) add(o *Stats) {
 	s.RowsOut += o.RowsOut
 	s.StrictDropped += o.StrictDropped
 	s.EmptyResponse += o.EmptyResponse
-	s.BNIdentical += o.BNIdentical
 	for k := range numKinds {
 		s.Wanted[k] += o.Wanted[k]
 		s.Made[k] += o.Made[k]
@@ -177,9 +174,6 @@ func (s *Stats) Report(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%s: %d asked, %d made (%d tokens), %d redraws, %d dropped as identical to the ground truth, %d skipped\n",
 			Kind(k), s.Wanted[k], s.Made[k], s.Tokens[k], s.Redraws[k], s.Dropped[k], s.Skipped[k])
-	}
-	if s.BNIdentical > 0 {
-		fmt.Fprintf(w, "bn: %d window rows passed over because their response equals the row's\n", s.BNIdentical)
 	}
 	keys := make([]string, 0, len(s.SkipReasons))
 	for r := range s.SkipReasons {
@@ -468,7 +462,7 @@ func (g *generator) runTask(ws *model.Workspace, group []job, t task, out []shar
 			st.Wanted[k] += int64(o.Mix[k])
 		}
 		// BN: chosen while reading (they need the window).
-		st.BNIdentical += int64(j.bnIdentical)
+		st.Redraws[BN] += int64(j.bnIdentical)
 		for _, ids := range j.bn {
 			add(BN, ids)
 		}

@@ -131,13 +131,57 @@ func TestBatchNegatives(t *testing.T) {
 	if st.Made[BN] != int64(made) || st.Wanted[BN] != int64(4*len(rows)) || st.Made[BN]+st.Skipped[BN] != st.Wanted[BN] {
 		t.Fatalf("stats %+v, counted %d", st, made)
 	}
-	if st.BNIdentical == 0 {
+	if st.Redraws[BN] == 0 {
 		t.Fatal("duplicated responses were not counted as identical")
 	}
 	// A window of 2 rows leaves each row one neighbour at most: the shortfall is counted.
 	_, st = run(t, rows, Options{Mix: Mix{BN: 3}, Window: 2, EOS: eos})
 	if st.Skipped[BN] == 0 || st.SkipReasons["bn: window too small (too few other rows with a different, non-empty response)"] != st.Skipped[BN] {
 		t.Fatalf("skips %+v", st)
+	}
+}
+
+func TestBatchNegativesUniform(t *testing.T) {
+	// Pool of 10: row 0 is self, row 3 empty, row 5 identical to self; the other 7 are eligible
+	// and each must be picked with probability 3/7.
+	pool := make([][]int32, 10)
+	for j := range pool {
+		pool[j] = []int32{int32(j + 10)}
+	}
+	pool[3] = nil
+	pool[5] = []int32{10}
+	rng := rand.New(rand.NewPCG(1, 1))
+	counts := make([]int, 10)
+	var scratch []int
+	const trials = 70000
+	for range trials {
+		var chosen []int
+		chosen, _, scratch = pickBN(rng, 3, 0, pool, pool[0], scratch)
+		if len(chosen) != 3 {
+			t.Fatalf("chose %v", chosen)
+		}
+		for _, j := range chosen {
+			counts[j]++
+		}
+	}
+	elig := []int{1, 2, 4, 6, 7, 8, 9}
+	p := make([]float64, len(elig))
+	obs := make([]int, len(elig))
+	for i, j := range elig {
+		p[i] = 1.0 / 7
+		obs[i] = counts[j]
+	}
+	if counts[0]+counts[3]+counts[5] != 0 {
+		t.Fatalf("ineligible rows picked: %v", counts)
+	}
+	// 6 dof: P(chi2 > 22.46) = 0.001.
+	if x := chiSquare(obs, p); x > 22.46 {
+		t.Fatalf("chi-square %.1f, counts %v", x, counts)
+	}
+	// With only 2 eligible rows, both are taken.
+	chosen, _, _ := pickBN(rng, 3, 0, [][]int32{{1}, {2}, {1}, {3}, nil}, []int32{1}, nil)
+	if slices.Sort(chosen); !slices.Equal(chosen, []int{1, 3}) {
+		t.Fatalf("small pool: %v", chosen)
 	}
 }
 
