@@ -38,7 +38,9 @@ type CacheEntry struct {
 // CacheEntry, one line appended and fsynced per answer, so a killed run loses at most the
 // answer being written and a rerun asks only what is missing. On open, a last line cut short
 // by a kill is cut off; other unreadable lines are skipped (and counted in Skipped). Later
-// lines win over earlier ones with the same key. Several processes may append to one file
+// lines win over earlier ones with the same key. Unparsed answers are cached too (the judge
+// runs at temperature 0, so asking again would mostly repeat them); delete the file, or run
+// without a cache, to ask again. Errors are never cached. Several processes may append to one file
 // (each line is a single write to a file opened O_APPEND). Safe for concurrent use.
 type Cache struct {
 	mu      sync.Mutex
