@@ -9,7 +9,9 @@
 //
 // so a directory written here loads in transformers (GPT2LMHeadModel, LlamaForCausalLM) and
 // one written by transformers, or downloaded from the hub, loads here. A tied lm head is not
-// stored (transformers drops it too) and is ignored when present.
+// stored (transformers drops it too) and is ignored when present. Directories holding only
+// PyTorch weights (pytorch_model.bin, or pytorch_model.bin.index.json and its shards) load too:
+// see torchbin.go; the pickle is interpreted, never executed.
 package checkpoint
 
 import (

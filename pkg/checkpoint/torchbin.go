@@ -256,6 +256,18 @@ func (tf *torchFile) checkRef(name string, t *tensorRef) error {
 	return nil
 }
 
+// contiguous reports whether a view is row-major without gaps.
+func contiguous(t *tensorRef) bool {
+	want := int64(1)
+	for i := len(t.size) - 1; i >= 0; i-- {
+		if t.size[i] != 1 && t.stride[i] != want {
+			return false
+		}
+		want *= int64(t.size[i])
+	}
+	return true
+}
+
 func (s *torchSet) Names() []string { return s.names }
 func (s *torchSet) Paths() []string { return s.paths }
 
@@ -295,12 +307,33 @@ func (s *torchSet) ReadFloat32(name string, dst []float32) error {
 		return nil
 	}
 	es := t.st.dtype.Size()
+	e := tf.entries[t.st.key]
+	if contiguous(t) && e.Method == zip.Store {
+		// Row-major views (all that save_pretrained writes) are read in chunks.
+		base, err := e.DataOffset()
+		if err != nil {
+			return err
+		}
+		per := int64(1<<20) / es
+		buf := make([]byte, min(int64(len(dst)), per)*es)
+		for done := int64(0); done < int64(len(dst)); {
+			k := min(int64(len(dst))-done, per)
+			b := buf[:k*es]
+			if _, err := tf.f.ReadAt(b, base+(t.offset+done)*es); err != nil {
+				return fmt.Errorf("%s: tensor %q: %w", tf.path, name, err)
+			}
+			if err := safetensors.DecodeFloat32(t.st.dtype, dst[done:done+k], b); err != nil {
+				return err
+			}
+			done += k
+		}
+		return nil
+	}
 	// Span of storage elements the view touches.
 	hi := t.offset
 	for i, d := range t.size {
 		hi += int64(d-1) * t.stride[i]
 	}
-	e := tf.entries[t.st.key]
 	raw := make([]byte, (hi-t.offset+1)*es)
 	if e.Method == zip.Store {
 		off, err := e.DataOffset()

@@ -72,6 +72,16 @@ func decode(d DType, dst []float32, src []byte) error {
 	return nil
 }
 
+// DecodeFloat32 converts len(dst) little-endian elements of type d (F32, F16, BF16 or F64)
+// from src into dst; len(src) must be len(dst)*d.Size(). For readers of other containers
+// (PyTorch archives) that hold the same element encodings.
+func DecodeFloat32(d DType, dst []float32, src []byte) error {
+	if int64(len(src)) != int64(len(dst))*d.Size() {
+		return fmt.Errorf("decoding %s: %d bytes for %d elements", d, len(src), len(dst))
+	}
+	return decode(d, dst, src)
+}
+
 // encode writes src as little-endian elements of type d (F32 or BF16) into dst,
 // len(dst) = len(src)*d.Size().
 func encode(d DType, dst []byte, src []float32) error {
