@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -370,5 +371,47 @@ func TestBuildSeq(t *testing.T) {
 	s, tr = BuildSeq([]int32{1}, []int32{2, 3, 4, 5, 6}, 0, 4)
 	if !tr || s.Start != 1 || len(s.Tokens) != 4 {
 		t.Fatalf("long continuation: %+v", s)
+	}
+}
+
+func TestPlotMetrics(t *testing.T) {
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	cfg := Config{Objective: Objective{Name: CPO, Beta: 1}, Batch: 4, Steps: 5, LR: 1e-3, Metrics: &buf}
+	tr := newTrainer(t, cfg, tinyModel(t, 1), madeUpItems(8, 3, 1))
+	if _, err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mf := filepath.Join(dir, "run.jsonl")
+	os.WriteFile(mf, buf.Bytes(), 0o644)
+	files, err := PlotMetrics([]string{mf}, nil, filepath.Join(dir, "png"))
+	if err != nil || len(files) != len(DefaultPlotKeys) {
+		t.Fatalf("%v %v", files, err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Fatalf("%s: not a PNG (%v)", f, err)
+		}
+	}
+	if _, err := PlotMetrics([]string{mf}, []string{"nope"}, dir); err == nil {
+		t.Fatal("plotted a missing key")
+	}
+}
+
+// Rows with different numbers of candidates train together: each example's loss is over its
+// own K (the initial loss is the mean of ln K_i).
+func TestVaryingK(t *testing.T) {
+	items := append(madeUpItems(3, 4, 1), madeUpItems(3, 2, 2)...)
+	for i, it := range items {
+		it.ID = fmt.Sprint("row", i)
+	}
+	tr := newTrainer(t, Config{Objective: Objective{Name: CPO, Beta: 5}, Batch: 6, MicroBatch: 4, Steps: 1}, tinyModel(t, 1), items)
+	r, err := tr.TrainStep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (math.Log(4) + math.Log(2)) / 2; math.Abs(r.Loss-want) > 1e-12 {
+		t.Fatalf("initial loss %v, want %v", r.Loss, want)
 	}
 }

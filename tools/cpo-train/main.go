@@ -91,6 +91,20 @@ reference pass; training from another model refuses the shard.`,
 			Action: runPrecompute,
 		},
 		{
+			Name:      "plot",
+			Usage:     "draw training curves from --metrics files to PNG",
+			ArgsUsage: "METRICS.jsonl...",
+			Description: `Draws one chart per metric (--keys; default loss, rewards/accuracies, rewards/margins,
+rewards/chosen, rewards/rejected, grad_norm, lr) against the step, one line per metrics file,
+into --out DIR as <metric>.png ('/' becomes '_').`,
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "directory of the PNG files"},
+				&cli.StringSliceFlag{Name: "keys", Usage: "metrics to draw (repeat or comma-separate)"},
+				cliutil.QuietFlag,
+			},
+			Action: runPlot,
+		},
+		{
 			Name:  "bench",
 			Usage: "time forward+backward+AdamW steps on random tokens",
 			Description: `Times full training steps (forward, objective, backward, clipping, AdamW) of --model (a
@@ -327,4 +341,18 @@ func fromState(c *cli.Context, cfg *train.Config, st *train.State) {
 	if !c.IsSet("steps") && !c.IsSet("epochs") {
 		cfg.Steps, cfg.Epochs = st.TotalSteps, 0
 	}
+}
+
+func runPlot(c *cli.Context) error {
+	if c.NArg() == 0 {
+		return cliutil.Usagef("name one or more metrics files")
+	}
+	files, err := train.PlotMetrics(c.Args().Slice(), c.StringSlice("keys"), c.String("out"))
+	if err != nil {
+		return err
+	}
+	if !c.Bool("quiet") {
+		fmt.Fprintf(os.Stderr, "cpo-train plot: wrote %s\n", strings.Join(files, ", "))
+	}
+	return nil
 }
