@@ -121,7 +121,7 @@ type Stats struct {
 	// EmptyResponse counts rows whose response is empty.
 	EmptyResponse int64
 	Wanted        [numKinds]int64 // negatives asked for (rows × mix)
-	Made          [numKinds]int64 // negatives written
+	Made          [numKinds]int64 // negatives written (rows dropped by StrictK not counted)
 	Tokens        [numKinds]int64 // tokens of the negatives written
 	Redraws       [numKinds]int64 // draws repeated because the negative equalled the ground truth (bn: a window row with the same response)
 	Dropped       [numKinds]int64 // negatives still identical after MaxRedraws redraws, left out
@@ -172,7 +172,7 @@ func (s *Stats) Report(w io.Writer) {
 		if s.Wanted[k] == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "%s: %d asked, %d made (%d tokens), %d redraws, %d dropped as identical to the ground truth, %d skipped\n",
+		fmt.Fprintf(w, "%s: %d asked, %d written (%d tokens), %d redraws, %d dropped as identical to the ground truth, %d skipped\n",
 			Kind(k), s.Wanted[k], s.Made[k], s.Tokens[k], s.Redraws[k], s.Dropped[k], s.Skipped[k])
 	}
 	keys := make([]string, 0, len(s.SkipReasons))
@@ -453,10 +453,11 @@ func (g *generator) runTask(ws *model.Workspace, group []job, t task, out []shar
 		c := shard.Candidates{Seed: j.seed}
 		c.SetExample(*ex)
 		c.Candidates = append(c.Candidates, shard.Candidate{Kind: shard.KindGT, IDs: ex.ResponseIDs})
+		var made, tokens [numKinds]int64 // counted only if the row is written
 		add := func(k Kind, ids []int32) {
 			c.Candidates = append(c.Candidates, shard.Candidate{Kind: kindNames[k], IDs: ids})
-			st.Made[k]++
-			st.Tokens[k] += int64(len(ids))
+			made[k]++
+			tokens[k] += int64(len(ids))
 		}
 		for k := range numKinds {
 			st.Wanted[k] += int64(o.Mix[k])
@@ -517,6 +518,10 @@ func (g *generator) runTask(ws *model.Workspace, group []job, t task, out []shar
 		out[t.lo+i] = c
 		keep[t.lo+i] = true
 		st.RowsOut++
+		for k := range numKinds {
+			st.Made[k] += made[k]
+			st.Tokens[k] += tokens[k]
+		}
 	}
 	return nil
 }

@@ -216,7 +216,7 @@ func TestTruncationNegatives(t *testing.T) {
 	}
 	// --strict-k drops the two short rows.
 	out, st = run(t, rows, Options{Mix: Mix{TN: 5}, EOS: eos, StrictK: true})
-	if len(out) != len(rows)-2 || st.StrictDropped != 2 || st.RowsOut != int64(len(rows)-2) {
+	if len(out) != len(rows)-2 || st.StrictDropped != 2 || st.RowsOut != int64(len(rows)-2) || st.Made[TN] != int64(5*len(out)) {
 		t.Fatalf("strict: %d rows, %+v", len(out), st)
 	}
 	// A single-token body cuts at 0: the negative is EOS alone.
