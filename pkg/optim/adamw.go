@@ -79,19 +79,26 @@ func (o *AdamW) Step(lr float64) {
 			workers = 0
 		}
 		parallel.For(len(w), workers, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				x := w[j]
-				if dec {
-					x *= decay
-				}
-				gj := g[j]
-				mj := m[j]*b1 + a1*gj
-				vj := v[j]*b2 + a2*gj*gj
-				m[j], v[j] = mj, vj
-				denom := float32(math.Sqrt(float64(vj)))/bc2sqrt + eps
-				w[j] = x - stepSize*(mj/denom)
-			}
+			adamwRange(w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], dec, decay, b1, b2, a1, a2, bc2sqrt, eps, stepSize)
 		})
+	}
+}
+
+// adamwRange is the element loop of Step over equal-length slices.
+func adamwRange(w, g, m, v []float32, dec bool, decay, b1, b2, a1, a2, bc2sqrt, eps, stepSize float32) {
+	n := len(w)
+	g, m, v = g[:n], m[:n], v[:n]
+	for j := 0; j < n; j++ {
+		x := w[j]
+		if dec {
+			x *= decay
+		}
+		gj := g[j]
+		mj := m[j]*b1 + a1*gj
+		vj := v[j]*b2 + a2*gj*gj
+		m[j], v[j] = mj, vj
+		denom := float32(math.Sqrt(float64(vj)))/bc2sqrt + eps
+		w[j] = x - stepSize*(mj/denom)
 	}
 }
 
@@ -107,17 +114,31 @@ func GlobalNorm(params []*model.Param) float64 {
 		nb := (len(g) + normChunk - 1) / normChunk
 		part := make([]float64, nb)
 		parallel.Tasks(nb, parallel.Workers(min(nb, 64)), func(_, b int) {
-			var s float64
-			for _, x := range g[b*normChunk : min(len(g), (b+1)*normChunk)] {
-				s += float64(x) * float64(x)
-			}
-			part[b] = s
+			part[b] = sumSquares(g[b*normChunk : min(len(g), (b+1)*normChunk)])
 		})
 		for _, s := range part {
 			total += s
 		}
 	}
 	return math.Sqrt(total)
+}
+
+// sumSquares returns the sum of x*x in float64 with four independent accumulators (a fixed
+// order, so the result is reproducible).
+func sumSquares(x []float32) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		a, b, c, d := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
+		s0 += a * a
+		s1 += b * b
+		s2 += c * c
+		s3 += d * d
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i]) * float64(x[i])
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // ClipGradNorm scales every gradient by maxNorm/norm when the global norm exceeds maxNorm > 0
