@@ -76,7 +76,9 @@ func Resolve(ctx context.Context, arg string) (string, error) { return FromEnv()
 
 // Resolve returns the checkpoint directory for a model argument: arg itself when it is a
 // directory; else, for a hub id with optional @revision, the cached snapshot when complete;
-// else (unless offline) the snapshot after downloading it.
+// else (unless offline) the snapshot after downloading it. A complete cached snapshot is used
+// without asking the hub whether the branch moved (runs stay reproducible and work offline);
+// name a commit (@<sha>) or another revision to get a newer one.
 func (c *Client) Resolve(ctx context.Context, arg string) (string, error) {
 	if st, err := os.Stat(arg); err == nil {
 		if st.IsDir() {
