@@ -190,6 +190,11 @@ func (g *Generator) beamSearch(ctx context.Context, reqs []Request, finish func(
 				logSoftmaxRow(lps[i], logits[i*V:(i+1)*V])
 			}
 		})
+		lim := g.cfg.VocabLimit
+		rows := make([][]float64, len(slots))
+		for i := range rows {
+			rows[i] = lps[i][:lim] // expansions only to ids below the limit
+		}
 		kept := groups[:0]
 		for _, gr := range groups {
 			gr.prefill = false
@@ -198,7 +203,7 @@ func (g *Generator) beamSearch(ctx context.Context, reqs []Request, finish func(
 			for i, b := range gr.live {
 				sums[i] = b.sum
 			}
-			cands = topCands(lps[gr.row0:gr.row0+n], sums, 2*B, cands)
+			cands = topCands(rows[gr.row0:gr.row0+n], sums, 2*B, cands)
 			var next []beamRun
 			for rank, c := range cands {
 				parent := gr.live[c.b]

@@ -34,11 +34,18 @@ type Config struct {
 	EOS int32
 	// Seed is the global seed; each sequence draws from NewRand(RowSeed(Seed, id, sample)).
 	Seed int64
+	// VocabLimit, when > 0, restricts the generated ids to [0, VocabLimit): for a model whose
+	// embedding has more rows than its tokenizer has ids (padded vocabularies), ids without
+	// text are never chosen. Log Q(y|x) is still computed over the model's whole vocabulary.
+	VocabLimit int
 }
 
 // Validate reports an unknown strategy, invalid sampling parameters, a beam width below 1,
 // a non-finite length penalty, or MaxNewTokens < 1.
 func (c Config) Validate() error {
+	if c.VocabLimit < 0 {
+		return fmt.Errorf("vocabulary limit %d must be >= 0", c.VocabLimit)
+	}
 	if c.MaxNewTokens < 1 {
 		return fmt.Errorf("max new tokens %d must be >= 1", c.MaxNewTokens)
 	}
@@ -98,7 +105,7 @@ func (c Config) Label() string {
 }
 
 // JSON is the canonical JSON of the configuration: an object with keys in sorted order and
-// only the fields of the strategy:
+// only the fields of the strategy (and "vocab_limit" when set):
 //
 //	{"eos":50256,"max_new_tokens":256,"seed":1,"strategy":"greedy"}
 //	{"eos":..,"max_new_tokens":..,"seed":..,"strategy":"sample","temperature":1,"top_k":50,"top_p":0.7}
@@ -110,6 +117,9 @@ func (c Config) JSON() string {
 		m["temperature"], m["top_k"], m["top_p"] = c.Temperature, c.TopK, c.TopP
 	case Beam:
 		m["beams"], m["length_penalty"] = c.Beams, c.LengthPenalty
+	}
+	if c.VocabLimit > 0 {
+		m["vocab_limit"] = c.VocabLimit
 	}
 	b, err := json.Marshal(m) // map keys are sorted
 	if err != nil {

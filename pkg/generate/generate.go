@@ -62,13 +62,19 @@ func New(m *model.Model, cfg Config, batch int) (*Generator, error) {
 	if cfg.MaxNewTokens >= m.Config.MaxSeqLen {
 		return nil, fmt.Errorf("max new tokens %d leave no room for a prompt in the model's context of %d tokens", cfg.MaxNewTokens, m.Config.MaxSeqLen)
 	}
-	if cfg.EOS >= int32(m.Config.VocabSize) {
+	if cfg.VocabLimit > m.Config.VocabSize {
+		return nil, fmt.Errorf("vocabulary limit %d exceeds the model's %d tokens", cfg.VocabLimit, m.Config.VocabSize)
+	}
+	if cfg.VocabLimit == 0 {
+		cfg.VocabLimit = m.Config.VocabSize
+	}
+	if cfg.EOS >= int32(cfg.VocabLimit) {
 		return nil, fmt.Errorf("EOS id %d is outside the vocabulary of %d tokens", cfg.EOS, m.Config.VocabSize)
 	}
 	return &Generator{m: m, cfg: cfg, batch: batch}, nil
 }
 
-// Config returns the decoding configuration.
+// Config returns the decoding configuration (VocabLimit filled in).
 func (g *Generator) Config() Config { return g.cfg }
 
 // MaxPromptLen is the longest prompt that fits the model's context with MaxNewTokens.
@@ -179,9 +185,9 @@ func (g *Generator) decode(ctx context.Context, reqs []Request, finish func(int,
 				row := logits[i*V : (i+1)*V]
 				var tok int32
 				if g.cfg.Strategy == Sample {
-					tok = g.rows[i].s.Sample(row, g.cfg.SampleParams(), st.rng)
+					tok = g.rows[i].s.Sample(row[:g.cfg.VocabLimit], g.cfg.SampleParams(), st.rng)
 				} else {
-					tok = Argmax(row)
+					tok = Argmax(row[:g.cfg.VocabLimit])
 				}
 				st.logp += LogSoftmax(row, tok)
 				st.ids = append(st.ids, tok)

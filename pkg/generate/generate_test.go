@@ -330,3 +330,37 @@ func TestLabelsAndJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestVocabLimit(t *testing.T) {
+	m := tinyModel(t, model.ArchGPT2, 50, 17, 8)
+	ws := model.NewWorkspace()
+	reqs := randomPrompts(rand.New(rand.NewPCG(6, 6)), 4, 50, 8)
+	for _, cfg := range []Config{
+		{Strategy: Greedy, MaxNewTokens: 8, EOS: -1, VocabLimit: 10},
+		{Strategy: Sample, Temperature: 1.5, TopK: 0, TopP: 1, MaxNewTokens: 8, EOS: -1, VocabLimit: 10},
+		{Strategy: Beam, Beams: 2, LengthPenalty: 1, MaxNewTokens: 8, EOS: -1, VocabLimit: 10},
+	} {
+		gen, err := New(m, cfg, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := gen.Generate(context.Background(), reqs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			for _, id := range r.IDs {
+				if id >= 10 {
+					t.Fatalf("%s request %d: id %d above the limit", cfg.Label(), i, id)
+				}
+			}
+			// log Q is over the whole vocabulary.
+			if want := fullLogp(m, ws, reqs[i].Prompt, r.IDs); math.Abs(r.Logp-want) > 1e-3 {
+				t.Fatalf("%s request %d: logp %v, full forward %v", cfg.Label(), i, r.Logp, want)
+			}
+		}
+	}
+	if _, err := New(m, Config{Strategy: Greedy, MaxNewTokens: 8, EOS: 12, VocabLimit: 10}, 1); err == nil {
+		t.Fatal("EOS above the vocabulary limit accepted")
+	}
+}

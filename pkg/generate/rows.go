@@ -59,6 +59,8 @@ func NewRows(m *model.Model, cfg Config, opt RowOptions) (*Rows, error) {
 	}
 	if v := opt.Tokenizer.VocabSize(); v > m.Config.VocabSize {
 		return nil, fmt.Errorf("the tokenizer has %d tokens but the model only %d", v, m.Config.VocabSize)
+	} else if v < m.Config.VocabSize {
+		cfg.VocabLimit = v // never generate ids the tokenizer cannot decode
 	}
 	g, err := New(m, cfg, max(opt.Batch, 1))
 	if err != nil {
