@@ -17,12 +17,13 @@ const (
 )
 
 // RowSeed derives the seed of the row at 0-based input position index from the run seed
-// (splitmix64 of their combination). It is what a candidates row records in its Seed column.
+// (splitmix64 of their combination, sign bit cleared). It is what a candidates row records in
+// its Seed column.
 func RowSeed(seed int64, index int64) int64 {
 	z := uint64(seed) + uint64(index+1)*0x9E3779B97F4A7C15
 	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
 	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
-	return int64(z ^ (z >> 31))
+	return int64((z ^ (z >> 31)) &^ (1 << 63))
 }
 
 // kindRNG returns the random stream of one kind for a row seed.
