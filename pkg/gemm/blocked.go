@@ -239,6 +239,16 @@ func packA12(dst []float32, a []float32, lda, i0, k int) {
 func packB(dst []float32, transB bool, b []float32, ldb, pc, kcb, j0, cols, nr int) {
 	nq := (cols + nr - 1) / nr
 	if !transB {
+		if nr == 32 && cols == nq*32 {
+			// Full 32-column panels: fixed-size copies, no memmove call per 128 bytes.
+			for p := 0; p < kcb; p++ {
+				row := b[(pc+p)*ldb+j0 : (pc+p)*ldb+j0+cols]
+				for q := 0; q < nq; q++ {
+					*(*[32]float32)(dst[q*kcb*32+p*32:]) = *(*[32]float32)(row[q*32:])
+				}
+			}
+			return
+		}
 		for p := 0; p < kcb; p++ {
 			row := b[(pc+p)*ldb+j0 : (pc+p)*ldb+j0+cols]
 			for q := 0; q < nq; q++ {

@@ -25,8 +25,8 @@ for r in $(seq "$ROUNDS"); do
 		for tt in $TRANS; do
 			for th in $THREADS; do
 				v=$("$tmp/gemm.test" -test.run '^$' -test.bench "^BenchmarkSgemm\$/^$s\$/^$tt\$/^t$th\$" -test.benchtime 0.5s |
-					awk '/^BenchmarkSgemm\//{for (i = 1; i <= NF; i++) if ($i == "GFLOP/s") print $(i-1)}')
-				echo "$s $tt $th ${v:-0}" >>"$tmp/ours"
+					awk '/^BenchmarkSgemm\//{w = "0"; c = "-"; for (i = 1; i <= NF; i++) {if ($i == "GFLOP/s") w = $(i-1); if ($i == "GFLOP/cpu-s") c = $(i-1)}; print w, c}')
+				echo "$s $tt $th ${v:-0 -}" >>"$tmp/ours"
 				echo "$s $tt $th" >&"${BLAS[1]}"
 				read -r line <&"${BLAS[0]}"
 				echo "$line" >>"$tmp/theirs"
@@ -37,12 +37,16 @@ done
 exec {BLAS[1]}>&-
 grep -m1 '# blas' "$tmp/blas.log" >&2 || true
 echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), GOMAXPROCS default, rounds: $ROUNDS, load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-awk 'FNR == NR {k = $1 " " $2 " " $3; if (!(k in o) || $4 > o[k]) o[k] = $4; next}
-	{k = $1 " " $2 " " $3; if (!(k in b) || $4 > b[k]) b[k] = $4; if (!(k in seen)) {seen[k] = 1; order[++n] = k}}
+awk 'function upd(a, k, v) { if (v != "-" && (!(k in a) || v + 0 > a[k] + 0)) a[k] = v }
+	FNR == NR {k = $1 " " $2 " " $3; upd(o, k, $4); upd(oc, k, $5); next}
+	{k = $1 " " $2 " " $3; upd(b, k, $4); upd(bc, k, $5); if (!(k in seen)) {seen[k] = 1; order[++n] = k}}
 	END {
-		printf "%-14s %-5s %-7s %9s %9s %6s\n", "shape", "trans", "threads", "ours", "openblas", "ratio"
+		printf "%-14s %-5s %-7s %9s %9s %6s   %9s %9s %6s\n", "shape", "trans", "threads", "ours", "openblas", "ratio", "ours/cpu", "blas/cpu", "ratio"
 		for (i = 1; i <= n; i++) {
 			k = order[i]; split(k, f, " ")
-			printf "%-14s %-5s %-7s %9.1f %9.1f %6.2f\n", f[1], f[2], f[3], o[k], b[k], (b[k] > 0 ? o[k] / b[k] : 0)
+			cpu = "      -         -      -"
+			if ((k in oc) && (k in bc) && bc[k] > 0) cpu = sprintf("%9.1f %9.1f %6.2f", oc[k], bc[k], oc[k] / bc[k])
+			printf "%-14s %-5s %-7s %9.1f %9.1f %6.2f   %s\n", f[1], f[2], f[3], o[k], b[k], (b[k] > 0 ? o[k] / b[k] : 0), cpu
 		}
+		print "# GFLOP/s: wall time, best of the rounds; */cpu: one thread, per CPU-second of that thread"
 	}' "$tmp/ours" "$tmp/theirs"

@@ -3,7 +3,9 @@
 small's layer shapes, for comparison with BenchmarkSgemm in pkg/gemm.
 
 Shapes are M x K x N (op(A) is M x K, op(B) is K x N), transpositions NN, NT, TN; prints one
-line per case:  shape trans threads GFLOP/s  (best of --reps timed runs after a warm-up).
+line per case:  shape trans threads GFLOP/s cpuGFLOP/s  (best of --reps timed runs after a
+warm-up; the last column, for one thread only, divides by the thread's CPU time instead of
+wall time, which on a shared machine leaves out the time other processes hold the core).
 With --serve it reads cases ("512x768x3072 NN 1") from stdin and answers each with that line,
 so that a driver (gemm_table.sh) can interleave it with our benchmark case by case.
 
@@ -70,16 +72,22 @@ def main():
             np.matmul(x, y, out=c)
             one = time.perf_counter() - t0
             iters = max(1, int(args.min_time / max(one, 1e-6)))
-            best = float("inf")
+            best = best_cpu = float("inf")
             for _ in range(args.reps):
+                c0 = time.thread_time()
                 t0 = time.perf_counter()
                 for _ in range(iters):
                     np.matmul(x, y, out=c)
                 best = min(best, (time.perf_counter() - t0) / iters)
+                best_cpu = min(best_cpu, (time.thread_time() - c0) / iters)
         finally:
             if ctx is not None:
                 ctx.restore_original_limits()
-        print("%dx%dx%d %s %d %.1f" % (m, k, n, tr, th, 2.0 * m * n * k / best / 1e9), flush=True)
+        flop = 2.0 * m * n * k
+        # With one thread OpenBLAS runs on this thread, so its CPU time measures the kernel
+        # without the time other processes hold the core (the 5th column; "-" otherwise).
+        cpu = "%.1f" % (flop / best_cpu / 1e9) if th == 1 and best_cpu > 0 else "-"
+        print("%dx%dx%d %s %d %.1f %s" % (m, k, n, tr, th, flop / best / 1e9, cpu), flush=True)
 
     if args.serve:
         for line in sys.stdin:
