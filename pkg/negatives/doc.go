@@ -20,7 +20,8 @@
 // token. Eligible are all response positions except a trailing EOS (kept so the negative is still
 // terminated) and, when the prompt is empty, position 0 (which has no context to predict it from).
 // One forward pass per row serves all its MN negatives and redraws; rows are packed into
-// batches of at most Options.BatchTokens tokens. (The paper writes π(y_t | y_1..y_t); the prefix
+// batches of at most Options.BatchTokens tokens, and the lm head runs on the response positions
+// only (the prompt's logits are never computed). (The paper writes π(y_t | y_1..y_t); the prefix
 // must exclude y_t, and the prompt x conditions it as everywhere else.)
 //
 // TN, truncation negatives: with body = the response without its trailing EOS (B tokens), cut

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 
+	"github.com/cpo-toolchain/cpo/pkg/gemm"
 	"github.com/cpo-toolchain/cpo/pkg/model"
 	"github.com/cpo-toolchain/cpo/pkg/parallel"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
@@ -52,8 +53,8 @@ type Options struct {
 	AN ANOptions
 	// Workers is the number of batches processed at once (default GOMAXPROCS).
 	Workers int
-	// BatchTokens bounds the packed tokens of one model batch (default 2048). A batch of N tokens
-	// holds N×V float32 logits.
+	// BatchTokens bounds the packed tokens of one meanfield forward pass (default 2048). A batch
+	// holds the logits of its response positions only, at most BatchTokens×V float32.
 	BatchTokens int
 	// GroupRows is how many rows are read before they are processed in parallel and written
 	// (default 256); it bounds memory together with Window.
@@ -383,6 +384,27 @@ func (g *generator) process(group []job) ([]shard.Candidates, Stats, error) {
 	return rows, st, nil
 }
 
+// headWeight is the lm head of m, (V, C) row-major: the token embedding when tied.
+func headWeight(m *model.Model) []float32 {
+	name := "lm_head.weight"
+	switch {
+	case m.Config.Arch == model.ArchGPT2:
+		name = "transformer.wte.weight"
+	case m.Config.TieEmbeddings:
+		name = "model.embed_tokens.weight"
+	}
+	return m.Param(name).Data
+}
+
+// headLogits returns the (R, V) logits of R final hidden states h (R, C): h · W^T with W the lm
+// head, the product model.Logits ends with (checked against it in the tests).
+func headLogits(m *model.Model, h []float32, r int) []float32 {
+	v, c := m.Config.VocabSize, m.Config.DModel
+	out := make([]float32, r*v)
+	gemm.Sgemm(false, true, r, v, c, 1, h, c, headWeight(m), c, 0, out, v)
+	return out
+}
+
 // mnSeqLen is the number of tokens the MN forward pass of ex runs: the prompt and the response
 // up to the last eligible position's prefix.
 func mnSeqLen(ex *shard.Example, eos int32) int {
@@ -423,16 +445,37 @@ func (g *generator) runTask(ws *model.Workspace, group []job, t task, out []shar
 			}
 		}
 		if len(seqs) > 0 {
+			// Only the response positions need logits: run the hidden states of the whole
+			// batch, gather the rows that predict eligible positions, and apply the lm head to
+			// those alone (the prompt's logits are never computed).
 			b := model.Pack(seqs)
-			logits := o.Model.Logits(ws, b) // (N, V)
-			v := o.Model.Config.VocabSize
+			c := o.Model.Config.DModel
+			h := o.Model.Hidden(ws, b) // (N, C)
+			firsts := make([]int, len(who))
+			r := 0
 			for s, i := range who {
 				ex := &rows[i].ex
 				lo, hi := mnEligible(len(ex.PromptIDs), ex.ResponseIDs, o.EOS)
-				first := b.Starts[s] + len(ex.PromptIDs) + lo - 1 // predicts response position lo
-				dists[i] = &dist{rows: logits[first*v : (first+hi-lo)*v], v: v, temp: o.MNTemperature, done: make([]bool, hi-lo)}
+				firsts[s] = b.Starts[s] + len(ex.PromptIDs) + lo - 1 // predicts response position lo
+				r += hi - lo
+			}
+			sel := make([]float32, 0, r*c) // (R, C)
+			for s, i := range who {
+				ex := &rows[i].ex
+				lo, hi := mnEligible(len(ex.PromptIDs), ex.ResponseIDs, o.EOS)
+				sel = append(sel, h[firsts[s]*c:(firsts[s]+hi-lo)*c]...)
+			}
+			logits := headLogits(o.Model, sel, r) // (R, V)
+			v := o.Model.Config.VocabSize
+			at := 0
+			for _, i := range who {
+				ex := &rows[i].ex
+				lo, hi := mnEligible(len(ex.PromptIDs), ex.ResponseIDs, o.EOS)
+				dists[i] = &dist{rows: logits[at*v : (at+hi-lo)*v], v: v, temp: o.MNTemperature, done: make([]bool, hi-lo)}
+				at += hi - lo
 			}
 		}
+
 	}
 	var an [][][]int32
 	if o.Mix[AN] > 0 {

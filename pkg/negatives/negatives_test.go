@@ -423,6 +423,31 @@ func TestMeanfieldConditionsOnTheGroundTruthPrefix(t *testing.T) {
 	}
 }
 
+func TestHeadLogitsMatchModel(t *testing.T) {
+	for _, m := range []*model.Model{randomModel(t, model.ArchGPT2, 40, 1), randomModel(t, model.ArchLlama, 40, 2), untiedLlama(t)} {
+		seq := []int32{5, 9, 7, 30, 2, 11}
+		ws := model.NewWorkspace()
+		want := slices.Clone(m.Logits(ws, model.Pack([][]int32{seq})))
+		h := m.Hidden(ws, model.Pack([][]int32{seq}))
+		got := headLogits(m, h, len(seq))
+		for i := range want {
+			if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*(1+math.Abs(float64(want[i]))) {
+				t.Fatalf("%s tied=%v: logit %d: %g, model %g", m.Config.Arch, m.Config.TieEmbeddings, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func untiedLlama(t testing.TB) *model.Model {
+	m, err := model.New(model.Config{Arch: model.ArchLlama, VocabSize: 40, MaxSeqLen: 16, NLayer: 1, NHead: 2, NKVHead: 1, DModel: 16, DFF: 32,
+		NormEps: 1e-5, RopeTheta: 10000, BOS: -1, EOS: eos})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.InitGPT2Style(4)
+	return m
+}
+
 func argmax(x []float32) int32 {
 	b := 0
 	for i, v := range x {

@@ -59,7 +59,7 @@ input and the flags, never on --workers.`)
 		&cli.IntFlag{Name: "max-redraws", Value: negatives.DefaultMaxRedraws, Usage: "redraws of a negative identical to the ground truth before it is dropped"},
 		&cli.BoolFlag{Name: "strict-k", Usage: "drop rows with fewer than K candidates instead of writing them"},
 		&cli.IntFlag{Name: "workers", Value: runtime.GOMAXPROCS(0), Usage: "batches processed at once (default: all cores)"},
-		&cli.IntFlag{Name: "batch-tokens", Value: negatives.DefaultBatchTokens, Usage: "packed tokens per meanfield forward pass (memory: tokens × V × 4 bytes of logits per worker)"},
+		&cli.IntFlag{Name: "batch-tokens", Value: negatives.DefaultBatchTokens, Usage: "packed tokens per meanfield forward pass (memory: up to tokens × V × 4 bytes of logits per worker)"},
 		&cli.IntFlag{Name: "group-rows", Value: negatives.DefaultGroupRows, Usage: "rows read, processed in parallel and written at a time"},
 		cliutil.QuietFlag,
 	)
