@@ -18,6 +18,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -127,12 +128,15 @@ func encode(c *cli.Context) error {
 		return cliutil.UsageError{Err: err}
 	}
 	inputs := c.Args().Slice()
+	if err := flagsFirst(inputs); err != nil {
+		return err
+	}
 	if len(inputs) == 0 {
 		inputs = []string{"-"}
 	}
 	for _, in := range inputs {
 		if err := r.ReadFile(in, os.Stdin); err != nil {
-			return err
+			return hintSkipBad(err)
 		}
 	}
 	source := c.String("source")
@@ -157,7 +161,7 @@ func encode(c *cli.Context) error {
 	}
 	exs, rep, err := prep.Build(r.Records, o, c.Bool("skip-bad"))
 	if err != nil {
-		return err
+		return hintSkipBad(err)
 	}
 	opts := cliutil.ShardOptions(c)
 	opts.Metadata = map[string]string{"cpo.tokenizer": tok.Fingerprint()}
@@ -178,8 +182,30 @@ func encode(c *cli.Context) error {
 	return nil
 }
 
+// flagsFirst rejects a flag among the inputs: flags must come before them.
+func flagsFirst(args []string) error {
+	for _, a := range args {
+		if len(a) > 1 && a[0] == '-' {
+			return cliutil.Usagef("%q after an input: put flags before the inputs", a)
+		}
+	}
+	return nil
+}
+
+// hintSkipBad adds the way around a bad row to its error.
+func hintSkipBad(err error) error {
+	var bad *prep.BadRecordError
+	if errors.As(err, &bad) {
+		return fmt.Errorf("%w (--skip-bad skips and counts such rows)", err)
+	}
+	return err
+}
+
 // eachLine calls fn with every line (without its "\n") of the inputs, or of stdin.
 func eachLine(args []string, fn func(name string, line int, s string) error) error {
+	if err := flagsFirst(args); err != nil {
+		return err
+	}
 	if len(args) == 0 {
 		args = []string{"-"}
 	}
