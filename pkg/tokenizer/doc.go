@@ -21,6 +21,20 @@
 // tokens and user data can never inject a control token. Neither adds BOS or EOS; callers
 // append BOS()/EOS() where the model wants them.
 //
+// What is read from a tokenizer.json: BPE models with the ByteLevel pre-tokenizer (GPT-2
+// regex, add_prefix_space), or with the Metaspace pre-tokenizer (prepend_scheme always,
+// first or never; split) or Llama's Prepend("▁") + Replace(" ", "▁") normalizer, byte
+// fallback and an unk token. Refused with a clear error: other models (Unigram,
+// WordPiece), BPE dropout, ignore_merges, continuing-subword prefixes, other normalizers
+// and pre-tokenizers. Added tokens are matched literally (leftmost, longest); their
+// lstrip/rstrip/single_word flags are not applied (GPT-2 and Llama set none). From a
+// SentencePiece .model: BPE models (not Unigram), with the identity normalizer or a
+// precompiled one (nmt_nfkc and friends, applied as SentencePiece does), add_dummy_prefix,
+// remove_extra_whitespaces, user-defined pieces and byte fallback. The ids of valid UTF-8
+// text match SentencePiece; invalid UTF-8 bytes (which SentencePiece replaces with U+FFFD)
+// are kept as byte-fallback tokens so that they round-trip. An unknown id decodes to its
+// piece ("<unk>"), where spm_decode writes " ⁇ ".
+//
 // A Tokenizer is immutable after loading and safe for concurrent use; each call borrows a
 // scratch state (with a cache of frequent words) from a pool, or a caller can hold an
 // Encoder per goroutine.

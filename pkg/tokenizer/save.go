@@ -19,6 +19,11 @@ import (
 // tokenizers with the same fingerprint give the same ids for every input; loading
 // encoder.json + vocab.bpe or the equivalent tokenizer.json gives the same fingerprint.
 func (t *Tokenizer) Fingerprint() string {
+	t.fpOnce.Do(func() { t.fp = t.fingerprint() })
+	return t.fp
+}
+
+func (t *Tokenizer) fingerprint() string {
 	h := sha256.New()
 	w := bufio.NewWriter(h)
 	fmt.Fprintf(w, "cpo-tokenizer-fingerprint v1\nkind %s\n", t.kind)

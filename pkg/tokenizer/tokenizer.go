@@ -84,6 +84,9 @@ type Tokenizer struct {
 	charsmap       *charsMap          // SentencePiece precompiled normalizer, nil if identity
 
 	pool sync.Pool
+
+	fpOnce sync.Once
+	fp     string
 }
 
 // Kind reports the tokenizer family.
