@@ -302,3 +302,34 @@ func TestSgemmRowVector(t *testing.T) {
 	}
 
 }
+
+// TestSgemmConcurrent runs products from several goroutines at once (as attention does),
+// each also parallel inside, and checks every result.
+func TestSgemmConcurrent(t *testing.T) {
+	const m, n, k = 70, 300, 200
+	r := rand.New(rand.NewSource(7))
+	a, b := randSlice(r, m*k), randSlice(r, k*n)
+	want := make([]float32, m*n)
+	SgemmRef(false, true, m, n, k, 1, a, k, b, k, 0, want, n)
+	errs := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			c := make([]float32, m*n)
+			for it := 0; it < 3; it++ {
+				Sgemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n)
+				for i := range c {
+					if d := math.Abs(float64(c[i] - want[i])); d > 2*k*eps {
+						errs <- fmt.Sprintf("C[%d] = %v, reference %v", i, c[i], want[i])
+						return
+					}
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if e := <-errs; e != "" {
+			t.Fatal(e)
+		}
+	}
+}
