@@ -55,51 +55,7 @@ func FLOPsPerToken(cfg model.Config, params, T int) float64 {
 // random tokens, after warm-up. m is trained in place (with a tiny learning rate).
 func Bench(ctx context.Context, m *model.Model, bc BenchConfig) (BenchResult, error) {
 	var res BenchResult
-	if bc.Batch <= 0 || bc.SeqLen < 2 || bc.Steps <= 0 {
-		return res, fmt.Errorf("bench: need batch > 0, seq-len >= 2 and steps > 0")
-	}
-	if bc.SeqLen > m.Config.MaxSeqLen {
-		return res, fmt.Errorf("bench: seq-len %d exceeds the model's context %d", bc.SeqLen, m.Config.MaxSeqLen)
-	}
-	K := bc.K
-	switch {
-	case bc.Objective == MLE:
-		K = 1
-	case bc.Objective == DPO:
-		K = 2
-	case K < 2:
-		return res, fmt.Errorf("bench: %s needs K >= 2", bc.Objective)
-	}
-	r := rand.New(rand.NewPCG(bc.Seed, 1))
-	V := int32(m.Config.VocabSize)
-	rnd := func(n int) []int32 {
-		x := make([]int32, n)
-		for i := range x {
-			x[i] = r.Int32N(V)
-		}
-		return x
-	}
-	const fp = "bench"
-	items := make([]*Item, bc.Batch)
-	for i := range items {
-		it := &Item{ID: strconv.Itoa(i), Where: "bench row " + strconv.Itoa(i), Prompt: rnd(bc.SeqLen / 2)}
-		for j := 0; j < K; j++ {
-			it.Conts = append(it.Conts, rnd(bc.SeqLen-bc.SeqLen/2))
-			it.Kinds = append(it.Kinds, "mn")
-			it.Ranking = append(it.Ranking, int32(j))
-		}
-		it.Kinds[0] = "gt"
-		if !bc.RefPass && K > 1 {
-			it.RefLogp, it.RefModel = make([]float64, K), fp
-			for j := range it.RefLogp {
-				it.RefLogp[j] = -float64(bc.SeqLen) * 9
-			}
-		}
-		items[i] = it
-	}
-	cfg := Config{Objective: Objective{Name: bc.Objective, Beta: 5, Alpha: 1}, Batch: bc.Batch, MicroBatch: bc.MicroBatch,
-		Steps: bc.Warmup + bc.Steps, LR: 1e-7, WeightDecay: 0.05, Clip: 1, Seed: bc.Seed}
-	tr, err := New(cfg, m, fp, items)
+	tr, err := benchTrainer(m, bc)
 	if err != nil {
 		return res, err
 	}
@@ -164,4 +120,53 @@ func peakRSS() int64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return int64(ms.Sys)
+}
+
+// benchTrainer builds a trainer over random items for bc.
+func benchTrainer(m *model.Model, bc BenchConfig) (*Trainer, error) {
+	if bc.Batch <= 0 || bc.SeqLen < 2 || bc.Steps <= 0 {
+		return nil, fmt.Errorf("bench: need batch > 0, seq-len >= 2 and steps > 0")
+	}
+	if bc.SeqLen > m.Config.MaxSeqLen {
+		return nil, fmt.Errorf("bench: seq-len %d exceeds the model's context %d", bc.SeqLen, m.Config.MaxSeqLen)
+	}
+	K := bc.K
+	switch {
+	case bc.Objective == MLE:
+		K = 1
+	case bc.Objective == DPO:
+		K = 2
+	case K < 2:
+		return nil, fmt.Errorf("bench: %s needs K >= 2", bc.Objective)
+	}
+	r := rand.New(rand.NewPCG(bc.Seed, 1))
+	V := int32(m.Config.VocabSize)
+	rnd := func(n int) []int32 {
+		x := make([]int32, n)
+		for i := range x {
+			x[i] = r.Int32N(V)
+		}
+		return x
+	}
+	const fp = "bench"
+	items := make([]*Item, bc.Batch)
+	for i := range items {
+		it := &Item{ID: strconv.Itoa(i), Where: "bench row " + strconv.Itoa(i), Prompt: rnd(bc.SeqLen / 2)}
+		for j := 0; j < K; j++ {
+			it.Conts = append(it.Conts, rnd(bc.SeqLen-bc.SeqLen/2))
+			it.Kinds = append(it.Kinds, "mn")
+			it.Ranking = append(it.Ranking, int32(j))
+		}
+		it.Kinds[0] = "gt"
+		if !bc.RefPass && K > 1 {
+			it.RefLogp, it.RefModel = make([]float64, K), fp
+			for j := range it.RefLogp {
+				it.RefLogp[j] = -float64(bc.SeqLen) * 9
+			}
+		}
+		items[i] = it
+	}
+	cfg := Config{Objective: Objective{Name: bc.Objective, Beta: 5, Alpha: 1}, Batch: bc.Batch, MicroBatch: bc.MicroBatch,
+		Steps: bc.Warmup + bc.Steps, LR: 1e-7, WeightDecay: 0.05, Clip: 1, Seed: bc.Seed}
+	return New(cfg, m, fp, items)
 }
