@@ -8,6 +8,8 @@ import (
 	"io"
 	"math"
 	"math/rand"
+	"reflect"
+	"strings"
 	"sort"
 )
 
@@ -18,6 +20,8 @@ type Ops interface {
 	// Copy reads args (see Expand) and writes the rows for which keep(i) is true, i counting all
 	// input rows from 0, to out. It returns the number of rows written.
 	Copy(args []string, stdin io.Reader, out string, stdout io.Writer, o Options, keep func(i int64) bool) (int64, error)
+	// Filter writes the rows whose string column equals value (e.g. split = test).
+	Filter(args []string, stdin io.Reader, out string, stdout io.Writer, o Options, column, value string) (int64, error)
 	// Sample writes a seeded uniform sample of n rows (reservoir sampling, input order kept).
 	Sample(args []string, stdin io.Reader, out string, stdout io.Writer, o Options, n int, seed int64) (int64, error)
 	// Split writes the input into n shards of nearly equal rows, part-00000.parquet ... in dir.
@@ -60,6 +64,36 @@ func (ops[T]) Copy(args []string, stdin io.Reader, out string, stdout io.Writer,
 	err = Each(args, stdin, func(row T) error {
 		defer func() { i++ }()
 		if keep == nil || keep(i) {
+			return w.Write(row)
+		}
+		return nil
+	})
+	if err != nil {
+		w.Abort()
+		return 0, err
+	}
+	return w.Rows(), w.Close()
+}
+
+func (ops[T]) Filter(args []string, stdin io.Reader, out string, stdout io.Writer, o Options, column, value string) (int64, error) {
+	field := -1
+	var zero T
+	t := reflect.TypeOf(zero)
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("parquet"), ",")
+		if name == column && t.Field(i).Type.Kind() == reflect.String {
+			field = i
+		}
+	}
+	if field < 0 {
+		return 0, fmt.Errorf("schema %s has no string column %q", InfoOf[T]().Name, column)
+	}
+	w, err := NewWriter[T](out, stdout, o)
+	if err != nil {
+		return 0, err
+	}
+	err = Each(args, stdin, func(row T) error {
+		if reflect.ValueOf(&row).Elem().Field(field).String() == value {
 			return w.Write(row)
 		}
 		return nil

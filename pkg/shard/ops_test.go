@@ -109,3 +109,30 @@ func TestFromJSONLErrors(t *testing.T) {
 		t.Fatal("unknown schema accepted")
 	}
 }
+
+func TestFilter(t *testing.T) {
+	dir := t.TempDir()
+	rows := sampleExamples(20, rand.New(rand.NewSource(3)))
+	for i := range rows {
+		if i%4 == 0 {
+			rows[i].Split = "test"
+		}
+	}
+	in := filepath.Join(dir, "in.parquet")
+	writeExamples(t, in, rows)
+	op, _ := OpsFor("example")
+	var out bytes.Buffer
+	n, err := op.Filter([]string{in}, nil, "", &out, Options{}, "split", "test")
+	if err != nil || n != 5 {
+		t.Fatalf("filter kept %d rows, err %v", n, err)
+	}
+	got, _ := ReadAll[Example](nil, bytes.NewReader(out.Bytes()))
+	for _, r := range got {
+		if r.Split != "test" {
+			t.Fatalf("kept a %s row", r.Split)
+		}
+	}
+	if _, err := op.Filter([]string{in}, nil, "", &out, Options{}, "prompt_ids", "x"); err == nil {
+		t.Fatal("filter on a non-string column accepted")
+	}
+}

@@ -43,6 +43,10 @@ Text outputs are readable on a terminal and JSON when piped.`)
 				&cli.IntFlag{Name: "n", Required: true, Usage: "number of rows to keep"},
 				&cli.Int64Flag{Name: "seed", Value: 1, Usage: "random seed"}),
 			Action: sampleCmd},
+		{Name: "filter", Usage: "keep the rows whose string column equals a value: --where split=test", ArgsUsage: in,
+			Flags: append(cliutil.OutputFlags(),
+				&cli.StringFlag{Name: "where", Required: true, Usage: "COLUMN=VALUE, e.g. split=train or source=dolly (string columns)"}),
+			Action: filterCmd},
 		{Name: "to-jsonl", Usage: "write every row as one JSON line", ArgsUsage: in, Action: toJSONLCmd},
 		{Name: "from-jsonl", Usage: "make a shard from JSON lines (stdin or one file) of --schema", ArgsUsage: "[FILE.jsonl]",
 			Flags: append(cliutil.OutputFlags(),
@@ -234,4 +238,18 @@ func statsCmd(c *cli.Context) error {
 		fmt.Printf("  [%7d, %7d)  %8d  %s\n", st.Edges[i], st.Edges[i+1], h, bar)
 	}
 	return nil
+}
+
+func filterCmd(c *cli.Context) error {
+	col, val, ok := strings.Cut(c.String("where"), "=")
+	if !ok || col == "" {
+		return cliutil.Usagef("--where wants COLUMN=VALUE, got %q", c.String("where"))
+	}
+	args, ops, cleanup, err := input(c)
+	defer cleanup()
+	if err != nil {
+		return err
+	}
+	_, err = ops.Filter(args, nil, c.String("out"), os.Stdout, cliutil.ShardOptions(c), col, val)
+	return err
 }
