@@ -9,8 +9,8 @@ import (
 	"math"
 	"math/rand"
 	"reflect"
-	"strings"
 	"sort"
+	"strings"
 )
 
 // Ops are the schema-independent operations of the shard inspector (cpo-shard), bound to one
