@@ -180,6 +180,9 @@ func New(cfg Config, start *model.Model, startFP string, items []*Item) (*Traine
 	if err := CheckItems(items, obj.Name); err != nil {
 		return nil, err
 	}
+	if err := checkVocab(items, start.Config.VocabSize); err != nil {
+		return nil, err
+	}
 	t := &Trainer{Cfg: cfg, Policy: start, RefFP: startFP, Items: items, DataFP: DataFingerprint(items)}
 	if obj.contrastive() {
 		pre, err := precomputed(items, startFP)
@@ -233,6 +236,29 @@ func short(fp string) string {
 		return fp[:12]
 	}
 	return fp
+}
+
+// checkVocab reports the first token id outside [0, V).
+func checkVocab(items []*Item, V int) error {
+	bad := func(ids []int32) int {
+		for i, x := range ids {
+			if x < 0 || int(x) >= V {
+				return i
+			}
+		}
+		return -1
+	}
+	for _, it := range items {
+		if i := bad(it.Prompt); i >= 0 {
+			return fmt.Errorf("%s: row %q: prompt token %d is id %d, outside the model's vocabulary of %d (another tokenizer?)", it.Where, it.ID, i, it.Prompt[i], V)
+		}
+		for j, c := range it.Conts {
+			if i := bad(c); i >= 0 {
+				return fmt.Errorf("%s: row %q: candidate %d token %d is id %d, outside the model's vocabulary of %d (another tokenizer?)", it.Where, it.ID, j, i, c[i], V)
+			}
+		}
+	}
+	return nil
 }
 
 // epochPerm is the order of the examples in epoch e: a permutation drawn from PCG(seed, e).
@@ -427,6 +453,14 @@ func (t *Trainer) Run(ctx context.Context) (Summary, error) {
 		}
 	}
 	sum.Steps = t.step
+	if t.Cfg.Out != "" && t.Cfg.SaveEvery > 0 {
+		// A last checkpoint, with the optimizer state, so that the run can be extended.
+		dir, err := t.SaveCheckpoint()
+		if err != nil {
+			return sum, err
+		}
+		sum.Checkpoint = dir
+	}
 	if t.Cfg.Out != "" {
 		if err := t.SaveFinal(); err != nil {
 			return sum, err

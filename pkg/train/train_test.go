@@ -184,7 +184,7 @@ func TestRunCheckpointsAndInterrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps, err := listCheckpoints(tr.CheckpointDir())
-	if err != nil || len(steps) != 2 || steps[0] != 6 || steps[1] != 8 {
+	if err != nil || len(steps) != 2 || steps[0] != 8 || steps[1] != 9 {
 		t.Fatalf("checkpoints %v %v", steps, err)
 	}
 	m, err := checkpoint.Load(cfg.Out)
@@ -266,6 +266,7 @@ func TestBadInput(t *testing.T) {
 		{"no ranking", CPORank, noRank, "no ranking"},
 		{"no negatives", CPO, one, "at least one negative"},
 		{"unknown objective", "ppo", items, "unknown objective"},
+		{"token outside the vocabulary", CPO, []*Item{{ID: "v", Where: "f row 3", Prompt: []int32{2, 99}, Conts: [][]int32{{3}, {4}}, Kinds: []string{"gt", "bn"}}}, "f row 3: row \"v\": prompt token 1 is id 99"},
 	} {
 		_, err := New(Config{Objective: Objective{Name: tc.obj, Beta: 5}, Batch: 2, LR: 1e-5}, m, fp, tc.items)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
