@@ -40,11 +40,13 @@ var tokenizerFlag = &cli.StringFlag{Name: "tokenizer", Aliases: []string{"t"}, R
 var specialFlag = &cli.StringFlag{Name: "special-in-text", Value: "special",
 	Usage: "what literal special-token text in the data (e.g. <|endoftext|>) becomes: special (its id, as Hugging Face does) or text (ordinary tokens)"}
 
-func main() {
+func main() { cliutil.Run(newApp()) }
+
+func newApp() *cli.App {
 	app := cliutil.NewApp("cpo-tokenize", "tokenize data sets into example shards with GPT-2 or Llama tokenizers",
 		"Ids match the models' own tokenizers (Hugging Face tokenizers, tiktoken, SentencePiece) id for id.")
 	app.Commands = []*cli.Command{encodeCmd(), idsCmd(), decodeCmd(), trainCmd(), infoCmd(), convertCmd()}
-	cliutil.Run(app)
+	return app
 }
 
 func loadTokenizer(c *cli.Context) (*tokenizer.Tokenizer, error) {
@@ -135,7 +137,7 @@ func encode(c *cli.Context) error {
 		inputs = []string{"-"}
 	}
 	for _, in := range inputs {
-		if err := r.ReadFile(in, os.Stdin); err != nil {
+		if err := r.ReadFile(in, c.App.Reader); err != nil {
 			return hintSkipBad(err)
 		}
 	}
@@ -165,7 +167,7 @@ func encode(c *cli.Context) error {
 	}
 	opts := cliutil.ShardOptions(c)
 	opts.Metadata = map[string]string{"cpo.tokenizer": tok.Fingerprint()}
-	w, err := shard.NewWriter[shard.Example](c.String("out"), os.Stdout, opts)
+	w, err := shard.NewWriter[shard.Example](c.String("out"), c.App.Writer, opts)
 	if err != nil {
 		return err
 	}
@@ -202,7 +204,7 @@ func hintSkipBad(err error) error {
 }
 
 // eachLine calls fn with every line (without its "\n") of the inputs, or of stdin.
-func eachLine(args []string, fn func(name string, line int, s string) error) error {
+func eachLine(stdin io.Reader, args []string, fn func(name string, line int, s string) error) error {
 	if err := flagsFirst(args); err != nil {
 		return err
 	}
@@ -210,7 +212,7 @@ func eachLine(args []string, fn func(name string, line int, s string) error) err
 		args = []string{"-"}
 	}
 	for _, name := range args {
-		var in io.Reader = os.Stdin
+		in := stdin
 		if name != "-" {
 			f, err := os.Open(name)
 			if err != nil {
@@ -256,10 +258,10 @@ func idsCmd() *cli.Command {
 				return err
 			}
 			enc := tok.NewEncoder()
-			out := bufio.NewWriterSize(os.Stdout, 1<<20)
+			out := bufio.NewWriterSize(c.App.Writer, 1<<20)
 			var ids []int32
 			var buf []byte
-			err = eachLine(c.Args().Slice(), func(_ string, _ int, s string) error {
+			err = eachLine(c.App.Reader, c.Args().Slice(), func(_ string, _ int, s string) error {
 				if ord {
 					ids = enc.EncodeOrdinary(ids[:0], []byte(s))
 				} else {
@@ -302,11 +304,11 @@ func decodeCmd() *cli.Command {
 			if c.Bool("skip-special") {
 				dec = tok.DecodeSkipSpecial
 			}
-			out := bufio.NewWriterSize(os.Stdout, 1<<20)
+			out := bufio.NewWriterSize(c.App.Writer, 1<<20)
 			if c.Bool("shards") {
 				enc := json.NewEncoder(out)
 				enc.SetEscapeHTML(false)
-				err = shard.Each[shard.Example](c.Args().Slice(), os.Stdin, func(ex shard.Example) error {
+				err = shard.Each[shard.Example](c.Args().Slice(), c.App.Reader, func(ex shard.Example) error {
 					p, err := dec(ex.PromptIDs)
 					if err != nil {
 						return fmt.Errorf("example %q prompt: %w", ex.ID, err)
@@ -319,7 +321,7 @@ func decodeCmd() *cli.Command {
 				})
 			} else {
 				var ids []int32
-				err = eachLine(c.Args().Slice(), func(name string, line int, s string) error {
+				err = eachLine(c.App.Reader, c.Args().Slice(), func(name string, line int, s string) error {
 					ids = ids[:0]
 					for _, f := range strings.Fields(s) {
 						v, err := strconv.ParseInt(f, 10, 32)
@@ -358,7 +360,7 @@ func trainCmd() *cli.Command {
 			var texts []string
 			switch c.String("doc-per") {
 			case "line":
-				err := eachLine(c.Args().Slice(), func(_ string, _ int, s string) error {
+				err := eachLine(c.App.Reader, c.Args().Slice(), func(_ string, _ int, s string) error {
 					texts = append(texts, s+"\n")
 					return nil
 				})
@@ -374,7 +376,7 @@ func trainCmd() *cli.Command {
 					var b []byte
 					var err error
 					if a == "-" {
-						b, err = io.ReadAll(os.Stdin)
+						b, err = io.ReadAll(c.App.Reader)
 					} else {
 						b, err = os.ReadFile(a)
 					}
@@ -401,7 +403,7 @@ func trainCmd() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "cpo-tokenize: wrote %s: %d ids (%d merges)\n", out, tok.VocabSize(), len(tok.Merges()))
-			fmt.Println(tok.Fingerprint())
+			fmt.Fprintln(c.App.Writer, tok.Fingerprint())
 			return nil
 		},
 	}
@@ -417,10 +419,10 @@ func infoCmd() *cli.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("kind\t%s\nvocab\t%d\nmerges\t%d\nbos\t%d\neos\t%d\npad\t%d\nfingerprint\t%s\n",
+			fmt.Fprintf(c.App.Writer, "kind\t%s\nvocab\t%d\nmerges\t%d\nbos\t%d\neos\t%d\npad\t%d\nfingerprint\t%s\n",
 				tok.Kind(), tok.VocabSize(), len(tok.Merges()), tok.BOS(), tok.EOS(), tok.PAD(), tok.Fingerprint())
 			for _, a := range tok.AddedTokens() {
-				fmt.Printf("added\t%d\t%q\tspecial=%v\n", a.ID, a.Content, a.Special)
+				fmt.Fprintf(c.App.Writer, "added\t%d\t%q\tspecial=%v\n", a.ID, a.Content, a.Special)
 			}
 			return nil
 		},
@@ -449,7 +451,7 @@ func convertCmd() *cli.Command {
 			if err := tok.SaveHFFile(out); err != nil {
 				return err
 			}
-			fmt.Println(tok.Fingerprint())
+			fmt.Fprintln(c.App.Writer, tok.Fingerprint())
 			return nil
 		},
 	}

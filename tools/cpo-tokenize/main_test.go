@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cpo-toolchain/cpo/pkg/shard"
+	"github.com/cpo-toolchain/cpo/pkg/tokenizer"
+)
+
+// gpt2Dir unpacks the committed GPT-2 vocabulary.
+func gpt2Dir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"encoder.json", "vocab.bpe"} {
+		f, err := os.Open(filepath.Join("../../testdata/tokenizer/gpt2", name+".gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(zr)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, name), b, 0o644)
+	}
+	return dir
+}
+
+func run(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	app := newApp()
+	var out bytes.Buffer
+	app.Reader, app.Writer, app.ErrWriter = strings.NewReader(stdin), &out, io.Discard
+	err := app.Run(append([]string{"cpo-tokenize"}, args...))
+	return out.String(), err
+}
+
+// TestEndToEnd: Dolly JSONL to shards and back, text documents, ids and decode.
+func TestEndToEnd(t *testing.T) {
+	tokDir := gpt2Dir(t)
+	dir := t.TempDir()
+	var rows strings.Builder
+	for i := range 11 {
+		rows.WriteString(`{"instruction":"Say hello number ` + strings.Repeat("x", i) + `.","context":"","response":"Hello!","category":"open_qa"}` + "\n")
+	}
+	in := filepath.Join(dir, "dolly.jsonl")
+	os.WriteFile(in, []byte(rows.String()), 0o644)
+	out := filepath.Join(dir, "ex.parquet")
+	if _, err := run(t, "", "encode", "-q", "-t", tokDir, "--out", out, in); err != nil {
+		t.Fatal(err)
+	}
+	exs, err := shard.ReadAll[shard.Example]([]string{out}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := tokenizer.Load(tokDir)
+	test := 0
+	for _, ex := range exs {
+		if ex.Split == "test" {
+			test++
+		}
+		if ex.ResponseIDs[len(ex.ResponseIDs)-1] != tok.EOS() || ex.Tokenizer != tok.Fingerprint() || ex.PromptIDs[0] == tok.BOS() {
+			t.Fatalf("example %+v", ex)
+		}
+	}
+	if len(exs) != 11 || test != 6 {
+		t.Fatalf("%d examples, %d test", len(exs), test)
+	}
+	dec, err := run(t, "", "decode", "-t", tokDir, "--skip-special", "--shards", out)
+	if err != nil || !strings.Contains(dec, `"response":"Hello!"`) || strings.Count(dec, "\n") != 11 {
+		t.Fatalf("decode --shards: %v\n%s", err, dec)
+	}
+
+	// A bad row names file and line; --skip-bad counts it.
+	os.WriteFile(in, []byte(rows.String()+`{"instruction":"x"}`+"\n"), 0o644)
+	if _, err := run(t, "", "encode", "-q", "-t", tokDir, "--out", out, in); err == nil || !strings.Contains(err.Error(), "dolly.jsonl:12:") {
+		t.Fatalf("bad row: %v", err)
+	}
+	if _, err := run(t, "", "encode", "-q", "--skip-bad", "-t", tokDir, "--out", out, in); err != nil {
+		t.Fatal(err)
+	}
+
+	// ids: one line per input line, no special tokens added; decode inverts it.
+	ids, err := run(t, "Hello world\n\nIT'S\n", "ids", "-t", tokDir)
+	if err != nil || ids != "15496 995\n\n2043 6 50\n" {
+		t.Fatalf("ids: %v %q", err, ids)
+	}
+	text, err := run(t, ids, "decode", "-t", tokDir)
+	if err != nil || text != "Hello world\n\nIT'S\n" {
+		t.Fatalf("decode: %v %q", err, text)
+	}
+
+	// Train, then encode text documents with the trained tokenizer.
+	corpus := filepath.Join(dir, "corpus.txt")
+	os.WriteFile(corpus, []byte(strings.Repeat("the quick brown fox jumps over the lazy dog\n", 40)), 0o644)
+	trained := filepath.Join(dir, "trained")
+	if _, err := run(t, "", "train", "--vocab-size", "300", "--out", trained, corpus); err != nil {
+		t.Fatal(err)
+	}
+	textOut := filepath.Join(dir, "wiki.parquet")
+	if _, err := run(t, "", "encode", "-q", "-t", trained, "--format", "text", "--test-frac", "0", "--out", textOut, corpus); err != nil {
+		t.Fatal(err)
+	}
+	exs, err = shard.ReadAll[shard.Example]([]string{textOut}, nil)
+	if err != nil || len(exs) != 40 || exs[0].Prompt+exs[0].Response != "the quick brown fox jumps over the lazy dog" || exs[0].Split != "train" {
+		t.Fatalf("%v %d %+v", err, len(exs), exs[0])
+	}
+	if _, err := run(t, "", "encode", "-t", trained, corpus, "--out", textOut); err == nil {
+		t.Fatal("a flag after the inputs was accepted")
+	}
+}
