@@ -416,3 +416,85 @@ func TestVaryingK(t *testing.T) {
 		t.Fatalf("initial loss %v, want %v", r.Loss, want)
 	}
 }
+
+// The trainer is architecture-agnostic: a Llama (RoPE, RMSNorm, SwiGLU, grouped-query
+// attention, untied head) starts at ln K and learns the made-up task too.
+func TestLlama(t *testing.T) {
+	cfg := model.Config{Arch: model.ArchLlama, VocabSize: 24, MaxSeqLen: 24, NLayer: 2, NHead: 4, NKVHead: 2,
+		DModel: 32, DFF: 64, NormEps: 1e-6, RopeTheta: 10000, BOS: 0, EOS: 1}
+	m, err := model.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.InitGPT2Style(3)
+	tr := newTrainer(t, Config{Objective: Objective{Name: CPO, Beta: 1}, Batch: 16, MicroBatch: 8, Steps: 40, LR: 3e-3, Seed: 2},
+		m, madeUpItems(48, 3, 3))
+	r0, err := tr.TrainStep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(r0.Loss-math.Log(3)) > 1e-12 {
+		t.Fatalf("initial loss %v, want ln 3", r0.Loss)
+	}
+	var r StepResult
+	for tr.Step() < 40 {
+		if r, err = tr.TrainStep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.Loss > 0.5*r0.Loss {
+		t.Errorf("llama: loss %v -> %v", r0.Loss, r.Loss)
+	}
+}
+
+// A run interrupted mid-way (SIGINT cancels the context) saves a checkpoint; resuming from it
+// gives the losses of the uninterrupted run.
+func TestInterruptThenResume(t *testing.T) {
+	items := madeUpItems(30, 3, 4)
+	cfg := Config{Objective: Objective{Name: MLECPO, Beta: 2, Alpha: 0.5}, Batch: 7, MicroBatch: 3, Steps: 10, LR: 2e-3, Seed: 5, Clip: 1}
+	var full bytes.Buffer
+	cfg.Metrics = &full
+	if _, err := newTrainer(t, cfg, tinyModel(t, 1), items).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Out = filepath.Join(t.TempDir(), "out")
+	var part bytes.Buffer
+	cfg.Metrics = &part
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := newTrainer(t, cfg, tinyModel(t, 1), items)
+	for tr.Step() < 4 {
+		if _, err := tr.TrainStep(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	sum, err := tr.Run(ctx)
+	if !sum.Interrupted || err == nil {
+		t.Fatalf("not interrupted: %+v %v", sum, err)
+	}
+	tr2 := newTrainer(t, cfg, tinyModel(t, 1), items)
+	if _, err := tr2.Resume(sum.Checkpoint); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr2.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	losses := func(b *bytes.Buffer) map[float64]float64 {
+		out := map[float64]float64{}
+		for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+			var m map[string]any
+			json.Unmarshal([]byte(l), &m)
+			out[m["step"].(float64)] = m["loss"].(float64)
+		}
+		return out
+	}
+	want, got := losses(&full), losses(&part)
+	if len(got) != 6 {
+		t.Fatalf("resumed run logged %d steps, want 6 (5..10)", len(got))
+	}
+	for s, l := range got {
+		if want[s] != l {
+			t.Errorf("step %v: resumed loss %v, uninterrupted %v", s, l, want[s])
+		}
+	}
+}
