@@ -144,7 +144,7 @@ func (pl *plan) task(t int, ws []float32) {
 	end := pl.i0 + pl.rows
 	for pc := 0; pc < k; pc += kc {
 		kcb := min(kc, k-pc)
-		packB(bp, pl.transB, pl.b, pl.ldb, pc, kcb, col0, cols, nr)
+		packB(bp, pl.transB, pl.b, pl.ldb, pc, kcb, col0, cols, nr, kn.packBT16)
 		be := pl.beta
 		if pc > 0 {
 			be = 1
@@ -236,7 +236,8 @@ func packA12(dst []float32, a []float32, lda, i0, k int) {
 
 // packB copies op(B)[pc:pc+kcb, j0:j0+cols] into dst as panels of nr columns, each k-major:
 // panel q holds dst[q*kcb*nr + p*nr + j] = op(B)[pc+p][j0+q*nr+j]; columns past cols are zero.
-func packB(dst []float32, transB bool, b []float32, ldb, pc, kcb, j0, cols, nr int) {
+// bt16, if not nil, packs 16 columns of a transposed B for nr = 32 (see kernel.packBT16).
+func packB(dst []float32, transB bool, b []float32, ldb, pc, kcb, j0, cols, nr int, bt16 func(k16 int, src *float32, ldb int, dst *float32)) {
 	nq := (cols + nr - 1) / nr
 	if !transB {
 		if nr == 32 && cols == nq*32 {
@@ -268,6 +269,37 @@ func packB(dst []float32, transB bool, b []float32, ldb, pc, kcb, j0, cols, nr i
 			clear(panel)
 		}
 		j := 0
+		if bt16 != nil && nr == 32 && kcb >= 16 {
+			k16 := kcb / 16
+			for ; j+16 <= w; j += 16 {
+				o := (j0+q*nr+j)*ldb + pc
+				_ = b[o+15*ldb+16*k16-1] // the last element read
+				bt16(k16, &b[o], ldb, &panel[j])
+				for jj := j; jj < j+16; jj++ {
+					col := b[o+(jj-j)*ldb : o+(jj-j)*ldb+kcb]
+					for p := 16 * k16; p < kcb; p++ {
+						panel[p*nr+jj] = col[p]
+					}
+				}
+			}
+		}
+		for ; j+8 <= w; j += 8 {
+			o := (j0+q*nr+j)*ldb + pc
+			c0 := b[o : o+kcb]
+			c1 := b[o+ldb : o+ldb+kcb]
+			c2 := b[o+2*ldb : o+2*ldb+kcb]
+			c3 := b[o+3*ldb : o+3*ldb+kcb]
+			c4 := b[o+4*ldb : o+4*ldb+kcb]
+			c5 := b[o+5*ldb : o+5*ldb+kcb]
+			c6 := b[o+6*ldb : o+6*ldb+kcb]
+			c7 := b[o+7*ldb : o+7*ldb+kcb]
+			d := panel[j:]
+			for p := range c0 {
+				e := d[p*nr : p*nr+8 : p*nr+8]
+				e[0], e[1], e[2], e[3] = c0[p], c1[p], c2[p], c3[p]
+				e[4], e[5], e[6], e[7] = c4[p], c5[p], c6[p], c7[p]
+			}
+		}
 		for ; j+4 <= w; j += 4 {
 			o := (j0+q*nr+j)*ldb + pc
 			c0 := b[o : o+kcb]

@@ -333,3 +333,30 @@ func TestSgemmConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestPackBTransposedAsm compares the assembly packing of a transposed B with the Go one.
+func TestPackBTransposedAsm(t *testing.T) {
+	r := rand.New(rand.NewSource(8))
+	for _, kn := range kernels {
+		if kn.packBT16 == nil {
+			continue
+		}
+		for _, kcb := range []int{1, 15, 16, 17, 40, 256} {
+			for _, cols := range []int{1, 15, 16, 17, 32, 33, 64, 100} {
+				const pc, j0, pad = 3, 5, 2
+				ldb := pc + kcb + pad
+				b := randSlice(r, (j0+cols)*ldb)
+				nq := (cols + kn.nr - 1) / kn.nr
+				want := randSlice(r, nq*kcb*kn.nr)
+				got := append([]float32(nil), want...)
+				packB(want, true, b, ldb, pc, kcb, j0, cols, kn.nr, nil)
+				packB(got, true, b, ldb, pc, kcb, j0, cols, kn.nr, kn.packBT16)
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("%s kcb=%d cols=%d: packed[%d] = %v, want %v", kn.name, kcb, cols, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

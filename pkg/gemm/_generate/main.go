@@ -39,6 +39,7 @@ func main() {
 	genAxpy(&sb, "saxpy4", 4)
 	genAxpy(&sb, "saxpy1", 1)
 	genDot4(&sb)
+	genPackBT16(&sb)
 	os.Stdout.WriteString(sb.String())
 }
 
@@ -224,6 +225,91 @@ func gen(sb *strings.Builder, s spec) {
 			p("ADDQ R8, DX")
 		}
 	}
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// genPackBT16 writes packBT16, which packs 16 columns of a transposed B for the 32-wide
+// AVX-512 tile: for p < 16*k16 and j < 16, dst[p*32+j] = src[j*ldb+p]. Each 16×16 block is
+// transposed in registers (unpack ps, unpack pd, then two rounds of 128-bit lane shuffles).
+func genPackBT16(sb *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(sb, "\t"+format+"\n", args...) }
+	fmt.Fprintf(sb, "\n// func packBT16(k16 int, src *float32, ldb int, dst *float32)\n")
+	fmt.Fprintf(sb, "TEXT ·packBT16(SB), NOSPLIT, $0-32\n")
+	p("MOVQ k16+0(FP), CX")
+	p("MOVQ src+8(FP), SI")
+	p("MOVQ ldb+16(FP), R8")
+	p("SHLQ $2, R8")
+	p("MOVQ dst+24(FP), DI")
+	p("LEAQ (R8)(R8*2), R9")  // 3*ldb
+	p("LEAQ (R8)(R8*4), R10") // 5*ldb
+	p("LEAQ (R9)(R8*4), R11") // 7*ldb
+	p("LEAQ (SI)(R8*8), R12") // row 8
+	addr := func(r int) string {
+		base := "SI"
+		if r >= 8 {
+			base = "R12"
+		}
+		switch r % 8 {
+		case 0:
+			return "(" + base + ")"
+		case 1:
+			return "(" + base + ")(R8*1)"
+		case 2:
+			return "(" + base + ")(R8*2)"
+		case 3:
+			return "(" + base + ")(R9*1)"
+		case 4:
+			return "(" + base + ")(R8*4)"
+		case 5:
+			return "(" + base + ")(R10*1)"
+		case 6:
+			return "(" + base + ")(R9*2)"
+		default:
+			return "(" + base + ")(R11*1)"
+		}
+	}
+	z := func(i int) string { return fmt.Sprintf("Z%d", i) }
+	fmt.Fprintf(sb, "packbt_loop:\n")
+	p("TESTQ CX, CX")
+	p("JE packbt_done")
+	for r := 0; r < 16; r++ {
+		p("VMOVUPS %s, %s", addr(r), z(r))
+	}
+	// Stage 1: T[2i] = unpcklps(R[2i], R[2i+1]), T[2i+1] = unpckhps(...), T in Z16..Z31.
+	for i := 0; i < 8; i++ {
+		p("VUNPCKLPS %s, %s, %s", z(2*i+1), z(2*i), z(16+2*i))
+		p("VUNPCKHPS %s, %s, %s", z(2*i+1), z(2*i), z(17+2*i))
+	}
+	// Stage 2: U[4g+c] (in Z0..Z15) holds, in lane L, column 4L+c of rows 4g..4g+3.
+	for g := 0; g < 4; g++ {
+		t := 16 + 4*g
+		p("VUNPCKLPD %s, %s, %s", z(t+2), z(t), z(4*g))
+		p("VUNPCKHPD %s, %s, %s", z(t+2), z(t), z(4*g+1))
+		p("VUNPCKLPD %s, %s, %s", z(t+3), z(t+1), z(4*g+2))
+		p("VUNPCKHPD %s, %s, %s", z(t+3), z(t+1), z(4*g+3))
+	}
+	// Stages 3-4: output row 4L+c, lane g = U[4g+c] lane L.
+	for c := 0; c < 4; c++ {
+		u := func(g int) string { return z(4*g + c) }
+		p("VSHUFF32X4 $0x44, %s, %s, Z16", u(1), u(0))
+		p("VSHUFF32X4 $0xEE, %s, %s, Z17", u(1), u(0))
+		p("VSHUFF32X4 $0x44, %s, %s, Z18", u(3), u(2))
+		p("VSHUFF32X4 $0xEE, %s, %s, Z19", u(3), u(2))
+		p("VSHUFF32X4 $0x88, Z18, Z16, Z20")
+		p("VSHUFF32X4 $0xDD, Z18, Z16, Z21")
+		p("VSHUFF32X4 $0x88, Z19, Z17, Z22")
+		p("VSHUFF32X4 $0xDD, Z19, Z17, Z23")
+		for L := 0; L < 4; L++ {
+			p("VMOVUPS Z%d, %d(DI)", 20+L, (4*L+c)*128)
+		}
+	}
+	p("ADDQ $64, SI")
+	p("ADDQ $64, R12")
+	p("ADDQ $2048, DI")
+	p("DECQ CX")
+	p("JMP packbt_loop")
+	fmt.Fprintf(sb, "packbt_done:\n")
 	p("VZEROUPPER")
 	p("RET")
 }
