@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"io"
@@ -154,4 +155,45 @@ func TestGPT2OrdinaryGoldens(t *testing.T) {
 		t.Fatalf("only %d documents checked", checked)
 	}
 	t.Logf("%d documents equal to tiktoken; %d with U+0085/U+FEFF skipped", checked, jsWS)
+}
+
+// TestGPT2PrefixSpaceGoldens checks the ByteLevel add_prefix_space option against Hugging
+// Face on the first 150 documents (literal "<|endoftext|>" included: each segment between
+// added tokens gets its own space).
+func TestGPT2PrefixSpaceGoldens(t *testing.T) {
+	tok := loadGPT2(t)
+	var b bytes.Buffer
+	if err := tok.SaveHF(&b); err != nil {
+		t.Fatal(err)
+	}
+	js := strings.Replace(b.String(), `"pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false`, `"pre_tokenizer":{"type":"ByteLevel","add_prefix_space":true`, 1)
+	pre, err := ParseHFJSON([]byte(js), "prefix-space tokenizer.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pre.Fingerprint() == tok.Fingerprint() {
+		t.Fatal("add_prefix_space does not change the fingerprint")
+	}
+	goldens := readGoldens[gpt2Golden](t, filepath.Join(gpt2Dir, "goldens.jsonl.gz"))
+	f, err := os.Open(filepath.Join(gpt2Dir, "prefix_space_goldens.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want [][]int32
+	if err := json.NewDecoder(zr).Decode(&want); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 150 {
+		t.Fatalf("%d prefix-space goldens", len(want))
+	}
+	for k, w := range want {
+		if got := pre.Encode(goldens[k].Text); !slices.Equal(got, w) {
+			t.Errorf("doc %d %q:\n got %v\nwant %v (Hugging Face, add_prefix_space)", k, trunc(goldens[k].Text), head(got), head(w))
+		}
+	}
 }
