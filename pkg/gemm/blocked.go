@@ -123,6 +123,12 @@ func (pl *plan) block(i0, rows int, ap []float32, want int) {
 func (pl *plan) packA(lo, hi int) {
 	mr, k := pl.kn.mr, pl.k
 	for r := lo; r < hi; r++ {
+				*(*[12]float32)(pl.ap[r*12*k+p*12:]) = *(*[12]float32)(row[(r-lo)*12:])
+			}
+		}
+		return
+	}
+	for r := lo; r < hi; r++ {
 		packA(pl.ap[r*mr*k:(r+1)*mr*k], pl.transA, pl.a, pl.lda, pl.i0+r*mr, min(mr, pl.rows-r*mr), k, mr)
 	}
 }
@@ -188,6 +194,12 @@ func (pl *plan) task(t int, ws []float32) {
 func packA(dst []float32, transA bool, a []float32, lda, i0, h, k, mr int) {
 	if transA {
 		// op(A)[i][p] = a[p*lda+i]: each k step is a contiguous run of h floats.
+		if h == 12 && mr == 12 {
+			for p := 0; p < k; p++ {
+				*(*[12]float32)(dst[p*12:]) = *(*[12]float32)(a[p*lda+i0:])
+			}
+			return
+		}
 		for p := 0; p < k; p++ {
 			d := dst[p*mr : p*mr+mr]
 			n := copy(d, a[p*lda+i0:p*lda+i0+h])

@@ -29,3 +29,29 @@ func BenchmarkPackB(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPackA times packing 516×768 of op(A) into 12-row panels, as stored (N) and
+// transposed (T); GB/s counts the bytes of A read.
+func BenchmarkPackA(b *testing.B) {
+	const rows, k, mr = 516, 768, 12
+	r := rand.New(rand.NewSource(1))
+	src := randSlice(r, rows*k)
+	dst := make([]float32, rows*k)
+	for _, ta := range []bool{false, true} {
+		name, lda := "N", k
+		if ta {
+			name, lda = "T", rows
+		}
+		b.Run(name, func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			c0 := threadCPU()
+			for i := 0; i < b.N; i++ {
+				for p := 0; p < rows/mr; p++ {
+					packA(dst[p*mr*k:(p+1)*mr*k], ta, src, lda, p*mr, mr, k, mr)
+				}
+			}
+			b.ReportMetric(4*rows*k*float64(b.N)/(threadCPU()-c0)/1e9, "GB/cpu-s")
+		})
+	}
+}
