@@ -123,12 +123,6 @@ func (pl *plan) block(i0, rows int, ap []float32, want int) {
 func (pl *plan) packA(lo, hi int) {
 	mr, k := pl.kn.mr, pl.k
 	for r := lo; r < hi; r++ {
-				*(*[12]float32)(pl.ap[r*12*k+p*12:]) = *(*[12]float32)(row[(r-lo)*12:])
-			}
-		}
-		return
-	}
-	for r := lo; r < hi; r++ {
 		packA(pl.ap[r*mr*k:(r+1)*mr*k], pl.transA, pl.a, pl.lda, pl.i0+r*mr, min(mr, pl.rows-r*mr), k, mr)
 	}
 }
