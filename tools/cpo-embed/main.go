@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -49,7 +48,7 @@ row per candidate of every row in input order, and E.index.jsonl naming each one
 		&cli.StringFlag{Name: "write-embeddings", Usage: "also write the embeddings to this .npy file (and its .index.jsonl beside it)"},
 		&cli.StringFlag{Name: "rank-by-score", Usage: "rank by the scores of this file (JSON lines or .parquet of id, candidate, score) instead of a model"},
 		&cli.StringFlag{Name: "score-name", Usage: "name recorded in rank_by as score:<name> (default: the score file's base name)"},
-		&cli.IntFlag{Name: "workers", Value: runtime.GOMAXPROCS(0), Usage: "batches embedded at once (default: all cores)"},
+		&cli.IntFlag{Name: "workers", DefaultText: "all cores", Usage: "batches embedded at once"},
 		&cli.IntFlag{Name: "batch-tokens", Value: embed.DefaultBatchTokens, Usage: "packed tokens per forward pass"},
 		&cli.IntFlag{Name: "group-rows", Value: embed.DefaultGroupRows, Usage: "rows read, embedded in parallel and written at a time"},
 		cliutil.QuietFlag,

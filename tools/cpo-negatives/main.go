@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"runtime"
 
 	"github.com/urfave/cli/v2"
 
@@ -46,7 +45,7 @@ input and the flags, never on --workers.`)
 		&cli.StringFlag{Name: "mix", Value: "bn=3,mn=5,tn=3", Usage: "negatives per row by kind, e.g. bn=3,mn=5,tn=3 (the paper's MixN, also 'mixn') or an=11; kinds bn, mn, tn, an"},
 		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "reference model for mn and an: checkpoint directory or hub id (org/name[@revision]) in the Hugging Face cache"},
 		&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer (file or directory) whose fingerprint the rows must carry and whose EOS ends tn; default: the model's"},
-		&cli.IntFlag{Name: "eos", Value: -1, Usage: "EOS id for tn and mn (default: the tokenizer's, else the model config's eos_token_id)"},
+		&cli.IntFlag{Name: "eos", Value: -1, DefaultText: "the tokenizer's, else the model config's eos_token_id", Usage: "EOS id for tn and mn"},
 		&cli.BoolFlag{Name: "skip-tokenizer-check", Usage: "do not compare the rows' tokenizer fingerprint with the model's tokenizer (for checkpoints shipped without one)"},
 		&cli.Int64Flag{Name: "seed", Value: 1, Usage: "run seed; row i's seed is derived from it and i"},
 		&cli.IntFlag{Name: "bn-window", Value: negatives.DefaultWindow, Usage: "W: batch negatives of row i come from rows i-W/2..i+W/2 (at least 2)"},
@@ -58,7 +57,7 @@ input and the flags, never on --workers.`)
 		&cli.IntFlag{Name: "an-batch", Value: negatives.DefaultANBatch, Usage: "autoregressive sequences decoded at once per worker"},
 		&cli.IntFlag{Name: "max-redraws", Value: negatives.DefaultMaxRedraws, Usage: "redraws of a negative identical to the ground truth before it is dropped"},
 		&cli.BoolFlag{Name: "strict-k", Usage: "drop rows with fewer than K candidates instead of writing them"},
-		&cli.IntFlag{Name: "workers", Value: runtime.GOMAXPROCS(0), Usage: "batches processed at once (default: all cores)"},
+		&cli.IntFlag{Name: "workers", DefaultText: "all cores", Usage: "batches processed at once"},
 		&cli.IntFlag{Name: "batch-tokens", Value: negatives.DefaultBatchTokens, Usage: "packed tokens per meanfield forward pass (memory: up to tokens × V × 4 bytes of logits per worker)"},
 		&cli.IntFlag{Name: "group-rows", Value: negatives.DefaultGroupRows, Usage: "rows read, processed in parallel and written at a time"},
 		cliutil.QuietFlag,
