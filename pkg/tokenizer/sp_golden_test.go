@@ -14,10 +14,11 @@ type spGolden struct {
 }
 
 // TestSentencePieceGoldens checks id-for-id equality with spm_encode for two models
-// trained by spm_train: Llama-style (identity normalizer) and SentencePiece's defaults
-// (nmt_nfkc precompiled normalizer, extra whitespace removed).
+// trained by spm_train: Llama-style (identity normalizer), SentencePiece's defaults
+// (nmt_nfkc precompiled normalizer, extra whitespace removed), and one without byte
+// fallback (unknown characters become <unk>, runs fused).
 func TestSentencePieceGoldens(t *testing.T) {
-	for _, name := range []string{"llama", "nfkc"} {
+	for _, name := range []string{"llama", "nfkc", "nobyte"} {
 		t.Run(name, func(t *testing.T) {
 			tok, err := Load(filepath.Join(spDir, name+".model"))
 			if err != nil {

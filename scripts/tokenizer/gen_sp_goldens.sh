@@ -4,9 +4,13 @@
 #   llama.model: Llama-style (identity normalizer, no whitespace removal, split digits,
 #                whitespace-only pieces), vocab 2000;
 #   nfkc.model:  SentencePiece defaults (nmt_nfkc precompiled normalizer, extra whitespace
-#                removed), vocab 1000.
+#                removed), vocab 1000;
+#   nobyte.model: no byte fallback, character coverage 0.98 (rare characters become <unk>,
+#                runs of them fused), vocab 500; goldens for every 7th line.
 # Writes testdata/tokenizer/sp/{llama,nfkc}.model and {llama,nfkc}.goldens.jsonl.gz, one
 # JSON object {"text": line, "ids": [...]} per input line (spm_encode reads lines).
+# spm_train records the temporary input path in each model's trainer spec, so a rerun
+# changes the .model bytes but not the pieces, the ids or any fingerprint.
 # Run: cd scripts/tokenizer && npm install && ./gen_sp_goldens.sh
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -27,9 +31,15 @@ spm_train "${common[@]}" --model_prefix="$tmp/llama" --vocab_size=2000 \
   --normalization_rule_name=identity --remove_extra_whitespaces=false --split_digits=true \
   --allow_whitespace_only_pieces=true --character_coverage=0.9995
 spm_train "${common[@]}" --model_prefix="$tmp/nfkc" --vocab_size=1000 --character_coverage=0.995
-for m in llama nfkc; do
+spm_train --input="$tmp/train.txt" --model_type=bpe --max_sentence_length=100000 --num_threads=2 \
+  --minloglevel=2 --input_sentence_size=0 --model_prefix="$tmp/nobyte" --vocab_size=500 \
+  --character_coverage=0.98 --normalization_rule_name=identity --remove_extra_whitespaces=false
+awk 'NR % 7 == 1' "$tmp/lines.txt" > "$tmp/lines7.txt"
+for m in llama nfkc nobyte; do
+  lines="$tmp/lines.txt"
+  [ "$m" = nobyte ] && lines="$tmp/lines7.txt"
   cp "$tmp/$m.model" "$out/$m.model"
-  spm_encode --model="$tmp/$m.model" --output_format=id < "$tmp/lines.txt" > "$tmp/$m.ids"
+  spm_encode --model="$tmp/$m.model" --output_format=id < "$lines" > "$tmp/$m.ids"
   node -e '
 const fs = require("fs"), zlib = require("zlib");
 const [linesPath, idsPath, outPath] = process.argv.slice(1);
@@ -39,5 +49,5 @@ if (lines.length !== ids.length) throw new Error(`${lines.length} lines but ${id
 const out = lines.map((text, i) => JSON.stringify({ text, ids: ids[i] === "" ? [] : ids[i].split(" ").map(Number) }));
 fs.writeFileSync(outPath, zlib.gzipSync(Buffer.from(out.join("\n") + "\n"), { level: 9 }));
 console.log(outPath, lines.length, "lines");
-' "$tmp/lines.txt" "$tmp/$m.ids" "$out/$m.goldens.jsonl.gz"
+ ' "$lines" "$tmp/$m.ids" "$out/$m.goldens.jsonl.gz"
 done
