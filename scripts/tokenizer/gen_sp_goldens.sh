@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Trains two small SentencePiece BPE models with byte fallback using Debian's spm_train
+# Trains three small SentencePiece BPE models using Debian's spm_train
 # and encodes golden ids with spm_encode (the reference implementation):
 #   llama.model: Llama-style (identity normalizer, no whitespace removal, split digits,
 #                whitespace-only pieces), vocab 2000;
 #   nfkc.model:  SentencePiece defaults (nmt_nfkc precompiled normalizer, extra whitespace
 #                removed), vocab 1000;
 #   nobyte.model: no byte fallback, character coverage 0.98 (rare characters become <unk>,
-#                runs of them fused), vocab 500; goldens for every 7th line.
-# Writes testdata/tokenizer/sp/{llama,nfkc}.model and {llama,nfkc}.goldens.jsonl.gz, one
+#                runs of them fused) and user-defined symbols "the", "http", "<sep>"
+#                (matched whole, even inside words), vocab 500; goldens for every 7th line.
+# Writes testdata/tokenizer/sp/{llama,nfkc,nobyte}.model and .goldens.jsonl.gz, one
 # JSON object {"text": line, "ids": [...]} per input line (spm_encode reads lines).
 # spm_train records the temporary input path in each model's trainer spec, so a rerun
 # changes the .model bytes but not the pieces, the ids or any fingerprint.
@@ -33,7 +34,8 @@ spm_train "${common[@]}" --model_prefix="$tmp/llama" --vocab_size=2000 \
 spm_train "${common[@]}" --model_prefix="$tmp/nfkc" --vocab_size=1000 --character_coverage=0.995
 spm_train --input="$tmp/train.txt" --model_type=bpe --max_sentence_length=100000 --num_threads=2 \
   --minloglevel=2 --input_sentence_size=0 --model_prefix="$tmp/nobyte" --vocab_size=500 \
-  --character_coverage=0.98 --normalization_rule_name=identity --remove_extra_whitespaces=false
+  --character_coverage=0.98 --normalization_rule_name=identity --remove_extra_whitespaces=false \
+  --user_defined_symbols=the,http,\<sep\>
 awk 'NR % 7 == 1' "$tmp/lines.txt" > "$tmp/lines7.txt"
 for m in llama nfkc nobyte; do
   lines="$tmp/lines.txt"
