@@ -120,7 +120,7 @@ func (t *Tokenizer) SaveHF(w io.Writer) error {
 			return errors.New("tokenizer: SaveHF: the precompiled normalizer has no tokenizer.json equivalent here; ship tokenizer.model")
 		case t.removeExtraWS:
 			return errors.New("tokenizer: SaveHF: remove_extra_whitespaces has no tokenizer.json equivalent here; ship tokenizer.model")
-		case len(t.userDefined) > 0 && len(t.added) == 0:
+		case t.hasModelUserDefined():
 			return errors.New("tokenizer: SaveHF: user-defined pieces have no tokenizer.json equivalent here; ship tokenizer.model")
 		case len(t.unused) > 0:
 			return errors.New("tokenizer: SaveHF: unused pieces have no tokenizer.json equivalent; ship tokenizer.model")
@@ -196,6 +196,22 @@ func (t *Tokenizer) SaveHF(w io.Writer) error {
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
+}
+
+// hasModelUserDefined reports whether a SentencePiece model has user-defined pieces that
+// are not added tokens: SentencePiece matches them after normalization, inside the text
+// that gets the dummy prefix, which no tokenizer.json expresses.
+func (t *Tokenizer) hasModelUserDefined() bool {
+	for _, p := range t.userDefined {
+		found := false
+		for _, a := range t.added {
+			found = found || a.Content == p
+		}
+		if !found {
+			return true
+		}
+	}
+	return false
 }
 
 // SaveHFFile writes SaveHF's output to path.

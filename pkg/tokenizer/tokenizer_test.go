@@ -184,6 +184,13 @@ func TestSaveHFRoundTrip(t *testing.T) {
 	if err := nfkc.SaveHF(&bytes.Buffer{}); err == nil {
 		t.Error("SaveHF of a model with a precompiled normalizer did not fail")
 	}
+	nobyte, err := Load(filepath.Join(spDir, "nobyte.model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nobyte.SaveHF(&bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "user-defined") {
+		t.Errorf("SaveHF of a model with user-defined pieces: %v", err)
+	}
 	if nfkc.Fingerprint() == sp.Fingerprint() {
 		t.Error("different models share a fingerprint")
 	}
