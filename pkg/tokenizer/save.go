@@ -56,6 +56,7 @@ type kv struct {
 	v any
 }
 
+// MarshalJSON writes the object with its keys in order.
 func (o orderedJSON) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteByte('{')
@@ -89,6 +90,7 @@ func marshalNoEscape(v any) ([]byte, error) {
 // vocabJSON writes the vocabulary as a JSON object in id order.
 type vocabJSON []string
 
+// MarshalJSON writes {"piece": id, ...} in id order.
 func (v vocabJSON) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteByte('{')

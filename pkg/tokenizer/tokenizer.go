@@ -19,6 +19,7 @@ const (
 	SentencePiece
 )
 
+// String names the kind as fingerprints and reports write it.
 func (k Kind) String() string {
 	switch k {
 	case ByteLevel:

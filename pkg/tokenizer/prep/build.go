@@ -56,6 +56,7 @@ type Report struct {
 	ResponseTokens    int64
 }
 
+// String is the one-line summary cpo-tokenize prints.
 func (r Report) String() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%d records, %d examples (%d train, %d test), %d prompt tokens, %d response tokens",

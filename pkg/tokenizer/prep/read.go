@@ -63,6 +63,7 @@ type BadRecordError struct {
 	Detail string
 }
 
+// Error names the file and line.
 func (e *BadRecordError) Error() string {
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Detail)
 }
