@@ -5,6 +5,7 @@
 #   GPT-2:                       Hugging Face tokenizers (ids.js) on encoder.json + vocab.bpe
 #   llama.model, nfkc.model:     spm_encode (Debian's SentencePiece)
 #   legacy.tokenizer.json:       Hugging Face tokenizers (ids.js)
+#   cpo-tokenize train output:   Hugging Face tokenizers (ids.js) on the saved tokenizer.json
 # Needs `npm install` here and spm_encode. Run: scripts/tokenizer/check_large.sh [MAX_BYTES]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,4 +38,10 @@ done
 node "$here/ids.js" "$root/testdata/tokenizer/sp/legacy.tokenizer.json" < "$tmp/text" > "$tmp/ref"
 "$tmp/cpo-tokenize" ids -t "$root/testdata/tokenizer/sp/legacy.tokenizer.json" < "$tmp/text" > "$tmp/ours"
 check "legacy.tokenizer.json vs Hugging Face" "$tmp/ref" "$tmp/ours"
+# A vocabulary trained by cpo-tokenize train, saved as tokenizer.json, read by Hugging Face.
+head -c 3000000 "$tmp/text" > "$tmp/train.txt"
+"$tmp/cpo-tokenize" train --vocab-size 8192 --out "$tmp/trained" "$tmp/train.txt" > /dev/null 2>&1
+node "$here/ids.js" "$tmp/trained" < "$tmp/text" > "$tmp/ref"
+"$tmp/cpo-tokenize" ids -t "$tmp/trained" < "$tmp/text" > "$tmp/ours"
+check "trained tokenizer.json vs Hugging Face" "$tmp/ref" "$tmp/ours"
 exit $fail
