@@ -216,7 +216,7 @@ func Run(ctx context.Context, src Source, write func(rows ...shard.Candidates) e
 	if err := o.defaults(); err != nil {
 		return st, err
 	}
-	g := &generator{o: o, ws: make([]*model.Workspace, o.Workers)}
+	g := &generator{o: o, ws: make([]*model.Workspace, o.Workers), scratch: make([]scratch, o.Workers)}
 	half := int64(o.Window / 2)
 	var (
 		win   []item // rows index base .. base+len(win)-1
@@ -306,8 +306,15 @@ func Run(ctx context.Context, src Source, write func(rows ...shard.Candidates) e
 
 // generator holds what the workers share.
 type generator struct {
-	o  Options
-	ws []*model.Workspace // one per worker, allocated on first use
+	o       Options
+	ws      []*model.Workspace // one per worker, allocated on first use
+	scratch []scratch          // one per worker
+}
+
+// scratch is a worker's reusable meanfield memory.
+type scratch struct {
+	sel    []float32 // (R, C) hidden states of the response positions
+	logits []float32 // (R, V) their logits, turned into cumulative sums in place
 }
 
 // check validates a row as it is read.
@@ -366,7 +373,7 @@ func (g *generator) process(group []job) ([]shard.Candidates, Stats, error) {
 		if g.ws[w] == nil {
 			g.ws[w] = model.NewWorkspace()
 		}
-		errs[ti] = g.runTask(g.ws[w], group, tasks[ti], out, keep, &stats[ti])
+		errs[ti] = g.runTask(g.ws[w], &g.scratch[w], group, tasks[ti], out, keep, &stats[ti])
 	})
 	var st Stats
 	for i := range tasks {
@@ -397,10 +404,14 @@ func headWeight(m *model.Model) []float32 {
 }
 
 // headLogits returns the (R, V) logits of R final hidden states h (R, C): h · W^T with W the lm
-// head, the product model.Logits ends with (checked against it in the tests).
-func headLogits(m *model.Model, h []float32, r int) []float32 {
+// head, the product model.Logits ends with (checked against it in the tests). out is reused
+// when it is large enough.
+func headLogits(m *model.Model, h []float32, r int, out []float32) []float32 {
 	v, c := m.Config.VocabSize, m.Config.DModel
-	out := make([]float32, r*v)
+	if cap(out) < r*v {
+		out = make([]float32, r*v)
+	}
+	out = out[:r*v]
 	gemm.Sgemm(false, true, r, v, c, 1, h, c, headWeight(m), c, 0, out, v)
 	return out
 }
@@ -416,7 +427,7 @@ func mnSeqLen(ex *shard.Example, eos int32) int {
 }
 
 // runTask makes the negatives of rows t.lo..t.hi-1 of group.
-func (g *generator) runTask(ws *model.Workspace, group []job, t task, out []shard.Candidates, keep []bool, st *Stats) error {
+func (g *generator) runTask(ws *model.Workspace, sc *scratch, group []job, t task, out []shard.Candidates, keep []bool, st *Stats) error {
 	o := &g.o
 	rows := group[t.lo:t.hi]
 	// Meanfield: one packed forward pass for the task's rows.
@@ -459,13 +470,15 @@ func (g *generator) runTask(ws *model.Workspace, group []job, t task, out []shar
 				firsts[s] = b.Starts[s] + len(ex.PromptIDs) + lo - 1 // predicts response position lo
 				r += hi - lo
 			}
-			sel := make([]float32, 0, r*c) // (R, C)
+			sel := sc.sel[:0] // (R, C)
 			for s, i := range who {
 				ex := &rows[i].ex
 				lo, hi := mnEligible(len(ex.PromptIDs), ex.ResponseIDs, o.EOS)
 				sel = append(sel, h[firsts[s]*c:(firsts[s]+hi-lo)*c]...)
 			}
-			logits := headLogits(o.Model, sel, r) // (R, V)
+			sc.sel = sel
+			sc.logits = headLogits(o.Model, sel, r, sc.logits) // (R, V)
+			logits := sc.logits
 			v := o.Model.Config.VocabSize
 			at := 0
 			for _, i := range who {

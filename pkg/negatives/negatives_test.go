@@ -429,7 +429,7 @@ func TestHeadLogitsMatchModel(t *testing.T) {
 		ws := model.NewWorkspace()
 		want := slices.Clone(m.Logits(ws, model.Pack([][]int32{seq})))
 		h := m.Hidden(ws, model.Pack([][]int32{seq}))
-		got := headLogits(m, h, len(seq))
+		got := headLogits(m, h, len(seq), nil)
 		for i := range want {
 			if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*(1+math.Abs(float64(want[i]))) {
 				t.Fatalf("%s tied=%v: logit %d: %g, model %g", m.Config.Arch, m.Config.TieEmbeddings, i, got[i], want[i])
