@@ -26,6 +26,9 @@ func (r BenchResult) DecodeMsPerStep() float64 {
 	return float64(r.Total-r.Prefill) / float64(time.Millisecond) / float64(r.NewTokens-1)
 }
 
+// DecodeMsPerToken is DecodeMsPerStep divided by the batch: the time per generated token.
+func (r BenchResult) DecodeMsPerToken() float64 { return r.DecodeMsPerStep() / float64(r.Batch) }
+
 // DecodeTokensPerSec is the new tokens per second of the incremental steps (batch included).
 func (r BenchResult) DecodeTokensPerSec() float64 {
 	d := (r.Total - r.Prefill).Seconds()

@@ -1,5 +1,3 @@
-// Package generate decodes continuations of prompts with a model's KV cache: greedy,
-// sampling (temperature, top-k, top-p) and beam search, several sequences at once.
 package generate
 
 import (

@@ -111,6 +111,7 @@ def bench(model, B, P, N):
     total = run(N)
     decode = total - prefill
     return dict(prefill_ms=prefill * 1e3, decode_ms_per_step=decode * 1e3 / (N - 1),
+                decode_ms_per_token=decode * 1e3 / (N - 1) / B,
                 decode_tokens_per_s=B * (N - 1) / decode, tokens_per_s=B * N / total)
 
 
@@ -133,9 +134,9 @@ def main():
                                       new_tokens=a.new_tokens, threads=torch.get_num_threads(), **r)))
             else:
                 print("torch  %-12s batch %3d  prompt %4d  new %4d  threads %2d  prefill %9.2f ms  decode %8.3f ms/step"
-                      "  %8.2f tok/s decode  %8.2f tok/s overall" % (
+                      " %7.3f ms/token  %8.2f tok/s decode  %8.2f tok/s overall" % (
                           a.config, B, a.prompt_len, a.new_tokens, torch.get_num_threads(), r["prefill_ms"],
-                          r["decode_ms_per_step"], r["decode_tokens_per_s"], r["tokens_per_s"]))
+                          r["decode_ms_per_step"], r["decode_ms_per_token"], r["decode_tokens_per_s"], r["tokens_per_s"]))
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ Example (the paper's evaluation set):
 		Description: `Times greedy decoding (KV cache, EOS disabled) of random prompts on --model: a checkpoint
 directory or hub id, or a built-in random model (tiny, llama-tiny, gpt2-small: the 124M GPT-2
 architecture with random weights). For each batch size it prints the prefill time, the mean time
-of one incremental step and the decode tokens/s (new tokens of all sequences per second, prefill
+of one incremental step and per generated token (step time / batch), the decode tokens/s (new tokens of all sequences per second, prefill
 excluded), and the overall tokens/s. Compare with scripts/bench/generate_torch.py.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Value: "gpt2-small", Usage: "checkpoint directory, hub id, or built-in random model: tiny, llama-tiny, gpt2-small"},
@@ -227,12 +227,12 @@ func benchCmd(c *cli.Context) error {
 			return err
 		}
 		if c.Bool("json") {
-			fmt.Printf(`{"impl":"go","model":%q,"batch":%d,"prompt_len":%d,"new_tokens":%d,"threads":%d,"prefill_ms":%.2f,"decode_ms_per_step":%.3f,"decode_tokens_per_s":%.2f,"tokens_per_s":%.2f}`+"\n",
-				arg, b, P, N, gemm.Threads(), float64(res.Prefill.Microseconds())/1000, res.DecodeMsPerStep(), res.DecodeTokensPerSec(), res.TokensPerSec())
+			fmt.Printf(`{"impl":"go","model":%q,"batch":%d,"prompt_len":%d,"new_tokens":%d,"threads":%d,"prefill_ms":%.2f,"decode_ms_per_step":%.3f,"decode_ms_per_token":%.3f,"decode_tokens_per_s":%.2f,"tokens_per_s":%.2f}`+"\n",
+				arg, b, P, N, gemm.Threads(), float64(res.Prefill.Microseconds())/1000, res.DecodeMsPerStep(), res.DecodeMsPerToken(), res.DecodeTokensPerSec(), res.TokensPerSec())
 			continue
 		}
-		fmt.Printf("go     %-12s batch %3d  prompt %4d  new %4d  threads %2d  prefill %9.2f ms  decode %8.3f ms/step  %8.2f tok/s decode  %8.2f tok/s overall\n",
-			arg, b, P, N, gemm.Threads(), float64(res.Prefill.Microseconds())/1000, res.DecodeMsPerStep(), res.DecodeTokensPerSec(), res.TokensPerSec())
+		fmt.Printf("go     %-12s batch %3d  prompt %4d  new %4d  threads %2d  prefill %9.2f ms  decode %8.3f ms/step %7.3f ms/token  %8.2f tok/s decode  %8.2f tok/s overall\n",
+			arg, b, P, N, gemm.Threads(), float64(res.Prefill.Microseconds())/1000, res.DecodeMsPerStep(), res.DecodeMsPerToken(), res.DecodeTokensPerSec(), res.TokensPerSec())
 	}
 	return nil
 }
