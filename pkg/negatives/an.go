@@ -15,15 +15,16 @@ const (
 	DefaultANTemperature = 1.0
 	DefaultANMaxNew      = 256
 	DefaultANBatch       = 32
+	DefaultANCacheMiB    = 1024
 )
 
 // ANOptions configure autoregressive negatives: continuations of the prompt sampled from the
 // reference model with the KV cache, token by token, from softmax(logits/Temperature)
 // restricted to the TopK largest logits (generate.Sampler, HF's warpers), until EOS (kept as the
 // last id) or MaxNewTokens tokens (also bounded by the model's context). Up to Batch sequences
-// are decoded at once; the samples of one prompt share one prefill (Cache.Copy). Sample s of a
-// row draws from its own PCG stream of the row seed, so batching never changes a sample. A
-// sample identical to the ground truth is redrawn (from a fresh stream) up to MaxRedraws times.
+// are decoded at once with continuous batching (see decode); the samples of one prompt share one
+// prefill (Cache.Copy). Sample s of a row draws from its own PCG stream of the row seed, so
+// batching does not change a sample (tests check batch sizes 1, 3 and 8 agree). A sample identical to the ground truth is redrawn (from a fresh stream) up to MaxRedraws times.
 // Rows with an empty prompt, or a prompt that leaves no room in the context, get no AN
 // (counted as skipped).
 type ANOptions struct {
@@ -31,6 +32,9 @@ type ANOptions struct {
 	Temperature  float64 // > 0 (default 1)
 	MaxNewTokens int     // >= 1 (default 256)
 	Batch        int     // sequences decoded at once per worker (default 32)
+	// CacheMiB bounds each worker's KV cache (default 1024): Batch is lowered to fit
+	// 2·L·(prompt+MaxNewTokens)·NKV·hd float32 per sequence.
+	CacheMiB int
 }
 
 func (a *ANOptions) defaults(m *model.Model) error {
@@ -45,6 +49,9 @@ func (a *ANOptions) defaults(m *model.Model) error {
 	}
 	if a.Batch <= 0 {
 		a.Batch = DefaultANBatch
+	}
+	if a.CacheMiB <= 0 {
+		a.CacheMiB = DefaultANCacheMiB
 	}
 	if a.TopK < 1 || a.TopK > m.Config.VocabSize {
 		return fmt.Errorf("AN top-k %d out of range: want 1 <= k <= V = %d", a.TopK, m.Config.VocabSize)
@@ -130,71 +137,79 @@ func (g *generator) autoregressive(rows []job, st *Stats) ([][][]int32, error) {
 	return out, nil
 }
 
-// decode samples every sequence of seqs, up to Batch at a time.
+// decode samples every sequence of seqs with continuous batching: a KV cache of S slots
+// (S = Batch, fewer if the cache would pass CacheMiB), each sequence in a slot of its own; a slot
+// freed by a finished sequence takes the next waiting one at the next step, whose prompt is
+// prefilled in the same packed Extend as the other slots' next tokens. Consecutive samples of one
+// prompt admitted together share one prefill (Cache.Copy). Each sequence draws from its own
+// stream, so the tokens do not depend on which slot or step it ran in (only, through float
+// rounding, on what it was packed with, which the input fixes).
 func (g *generator) decode(seqs []*anSeq, smp *generate.Sampler) error {
 	o := &g.o
 	m := o.Model
 	v := m.Config.VocabSize
 	p := o.AN.params()
-	eos := o.EOS
-	for lo := 0; lo < len(seqs); lo += o.AN.Batch {
-		wave := seqs[lo:min(lo+o.AN.Batch, len(seqs))]
-		maxLen := 0
-		for _, q := range wave {
-			maxLen = max(maxLen, len(q.prompt)+q.maxNew)
-		}
-		cache := m.NewCache(len(wave), maxLen)
-		// Prefill each distinct prompt once (consecutive samples of a row share it), then copy.
-		var slots []int
+	maxLen := 0
+	for _, q := range seqs {
+		maxLen = max(maxLen, len(q.prompt)+q.maxNew)
+	}
+	cfg := m.Config
+	perSlot := int64(2*cfg.NLayer*maxLen*cfg.NKVHead*cfg.HeadDim()) * 4
+	S := min(o.AN.Batch, len(seqs), max(1, int(int64(o.AN.CacheMiB)<<20/perSlot)))
+	cache := m.NewCache(S, maxLen)
+	slot := make([]*anSeq, S)   // nil: free
+	pending := make([]int32, S) // the token a busy slot feeds next
+	logits := make([]float32, S*v)
+	next := 0
+	for {
+		var slots, sibs, firstOf []int
 		var toks [][]int32
-		first := make([]int, len(wave)) // slot whose prefill logits serve slot i
-		for i, q := range wave {
-			if i > 0 && wave[i-1].row == q.row {
-				first[i] = first[i-1]
+		for s, q := range slot {
+			if q != nil {
+				slots = append(slots, s)
+				toks = append(toks, []int32{pending[s]})
+			}
+		}
+		lastNew := -1 // slot of the previous sequence admitted in this step
+		for s := range slot {
+			if slot[s] != nil || next >= len(seqs) {
 				continue
 			}
-			first[i] = i
-			slots = append(slots, i)
+			q := seqs[next]
+			next++
+			slot[s] = q
+			cache.Reset(s)
+			if lastNew >= 0 && slot[lastNew].row == q.row {
+				sibs = append(sibs, s)
+				firstOf = append(firstOf, lastNew)
+				continue
+			}
+			slots = append(slots, s)
 			toks = append(toks, q.prompt)
+			lastNew = s
 		}
-		pre := m.Extend(cache, slots, toks) // (len(slots), V)
-		logits := make([]float32, len(wave)*v)
-		at := map[int]int{}
+		if len(slots) == 0 {
+			return nil
+		}
+		out := m.Extend(cache, slots, toks) // (len(slots), V)
 		for j, s := range slots {
-			at[s] = j
+			copy(logits[s*v:(s+1)*v], out[j*v:(j+1)*v])
 		}
-		for i := range wave {
-			if first[i] != i {
-				cache.Copy(i, first[i])
-			}
-			copy(logits[i*v:(i+1)*v], pre[at[first[i]]*v:(at[first[i]]+1)*v])
+		for j, s := range sibs {
+			cache.Copy(s, firstOf[j])
+			copy(logits[s*v:(s+1)*v], logits[firstOf[j]*v:(firstOf[j]+1)*v])
 		}
-		active := make([]int, len(wave))
-		for i := range active {
-			active[i] = i
-		}
-		for len(active) > 0 {
-			var stepSlots []int
-			var stepToks [][]int32
-			for _, i := range active {
-				q := wave[i]
-				t := smp.Sample(logits[i*v:(i+1)*v], p, q.rng)
-				q.ids = append(q.ids, t)
-				if t == eos || len(q.ids) >= q.maxNew {
-					continue
-				}
-				stepSlots = append(stepSlots, i)
-				stepToks = append(stepToks, []int32{t})
+		for s, q := range slot {
+			if q == nil {
+				continue
 			}
-			active = stepSlots
-			if len(active) == 0 {
-				break
+			t := smp.Sample(logits[s*v:(s+1)*v], p, q.rng)
+			q.ids = append(q.ids, t)
+			if t == o.EOS || len(q.ids) >= q.maxNew {
+				slot[s] = nil
+				continue
 			}
-			step := m.Extend(cache, stepSlots, stepToks) // (len(active), V)
-			for j, i := range active {
-				copy(logits[i*v:(i+1)*v], step[j*v:(j+1)*v])
-			}
+			pending[s] = t
 		}
 	}
-	return nil
 }

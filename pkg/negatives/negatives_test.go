@@ -514,6 +514,16 @@ func TestAutoregressiveTopK(t *testing.T) {
 	if st.Skipped[AN] != 3 || st.SkipReasons["an: empty prompt"] != 3 || tokens < 100 {
 		t.Fatalf("stats %+v tokens %d", st, tokens)
 	}
+	// Continuous batching: the samples do not depend on how many sequences share the cache.
+	var ref []shard.Candidates
+	for _, batch := range []int{1, 3, 8} {
+		got, _ := run(t, rows, Options{Mix: Mix{AN: 3}, Model: m, EOS: eos, AN: ANOptions{TopK: k, MaxNewTokens: maxNew, Batch: batch}, Workers: 1})
+		if ref == nil {
+			ref = got
+		} else if !reflect.DeepEqual(got, ref) {
+			t.Fatalf("batch %d gives other samples than batch 1", batch)
+		}
+	}
 	// top-k 1 is greedy: every sample of a row is the same.
 	out, _ = run(t, rows[:3], Options{Mix: Mix{AN: 2}, Model: m, EOS: eos, AN: ANOptions{TopK: 1, MaxNewTokens: maxNew}})
 	if !slices.Equal(out[0].Candidates[1].IDs, out[0].Candidates[2].IDs) {

@@ -34,7 +34,8 @@ stderr; --strict-k drops such rows instead).
       --mn-temperature. One forward pass per row, rows packed into --batch-tokens batches.
   tn  truncation negatives: the response cut at a random position, plus EOS.
   an  autoregressive negatives: top-k (--an-top-k, default 50) samples from the model with the
-      KV cache, up to --an-max-new tokens, --an-batch sequences at a time per worker.
+      KV cache, up to --an-max-new tokens, --an-batch sequences at a time per worker
+      (continuous batching; each worker holds its own cache of at most --an-cache-mib MiB).
 
 mn and an need --model; its tokenizer (tokenizer.json or tokenizer.model in the checkpoint, or
 --tokenizer) must have the fingerprint recorded in every row. Each row's seed (recorded in its
@@ -54,7 +55,8 @@ input and the flags, never on --workers.`)
 		&cli.IntFlag{Name: "an-top-k", Value: negatives.DefaultANTopK, Usage: "k of the autoregressive top-k sampling, in [1, V]"},
 		&cli.Float64Flag{Name: "an-temperature", Value: negatives.DefaultANTemperature, Usage: "temperature of the autoregressive sampling (> 0)"},
 		&cli.IntFlag{Name: "an-max-new", Value: negatives.DefaultANMaxNew, Usage: "most tokens of an autoregressive negative (EOS included)"},
-		&cli.IntFlag{Name: "an-batch", Value: negatives.DefaultANBatch, Usage: "autoregressive sequences decoded at once per worker"},
+		&cli.IntFlag{Name: "an-batch", Value: negatives.DefaultANBatch, Usage: "autoregressive sequences decoded at once per worker (continuous batching)"},
+		&cli.IntFlag{Name: "an-cache-mib", Value: negatives.DefaultANCacheMiB, Usage: "most MiB of KV cache per worker; --an-batch is lowered to fit"},
 		&cli.IntFlag{Name: "max-redraws", Value: negatives.DefaultMaxRedraws, Usage: "redraws of a negative identical to the ground truth before it is dropped"},
 		&cli.BoolFlag{Name: "strict-k", Usage: "drop rows with fewer than K candidates instead of writing them"},
 		&cli.IntFlag{Name: "workers", DefaultText: "all cores", Usage: "batches processed at once"},
@@ -80,7 +82,7 @@ func action(c *cli.Context) error {
 		MNTemperature: c.Float64("mn-temperature"), MaxRedraws: c.Int("max-redraws"), StrictK: c.Bool("strict-k"),
 		EOS: -1, Workers: c.Int("workers"), BatchTokens: c.Int("batch-tokens"), GroupRows: c.Int("group-rows"),
 		AN: negatives.ANOptions{TopK: c.Int("an-top-k"), Temperature: c.Float64("an-temperature"),
-			MaxNewTokens: c.Int("an-max-new"), Batch: c.Int("an-batch")},
+			MaxNewTokens: c.Int("an-max-new"), Batch: c.Int("an-batch"), CacheMiB: c.Int("an-cache-mib")},
 	}
 	if c.Int("bn-window") < 2 {
 		return cliutil.Usagef("--bn-window %d: must be at least 2", c.Int("bn-window"))
