@@ -37,8 +37,11 @@ Strategies: greedy; sample (temperature, then top-k, then top-p, as Hugging Face
 paper uses --top-k 50 with --top-p 1 and 0.7); beam (Hugging Face's beam search with
 early_stopping=False; a finished hypothesis scores log Q(y|x) / len(y)^length_penalty, len
 counting the generated tokens with EOS). Every sequence draws from its own random stream,
-seeded from --seed, the row id and the sample index, so results do not depend on --batch or
---workers. Generation stops at the tokenizer's EOS or after --max-new-tokens.
+seeded from --seed, the row id and the sample index, so its draws do not depend on --batch or
+--workers (only a choice between two tokens tied to float32 rounding can, since the matrix
+kernels may round differently for other batch sizes). Generation stops at the tokenizer's EOS
+or after --max-new-tokens; ids the tokenizer cannot decode (a padded model vocabulary) are
+never generated.
 
 The prompts must have been tokenized with the model's tokenizer (the shard's tokenizer
 fingerprint is checked). A prompt longer than the context minus --max-new-tokens is cut from
@@ -60,7 +63,7 @@ Example (the paper's evaluation set):
 		&cli.IntFlag{Name: "max-new-tokens", Value: 256, Usage: "most tokens generated per sequence (EOS included)"},
 		&cli.IntFlag{Name: "num-samples", Value: 1, Usage: "generations per prompt (sample strategy only), numbered by the sample column"},
 		&cli.Int64Flag{Name: "seed", Value: 1, Usage: "global random seed (each sequence uses a seed derived from it, the row id and the sample index)"},
-		&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences decoded at once (beam: prompts at once, each with --beams cache slots)"},
+		&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences decoded at once (beam: prompts at once, each with --beams cache slots); the KV cache takes 2*layers*slots*(longest prompt + max-new-tokens)*kv_width*4 bytes"},
 		&cli.IntFlag{Name: "limit", Usage: "generate for the first N prompts only (0: all; the paper uses 1000)"},
 		&cli.StringFlag{Name: "prompt-too-long", Value: "error", Usage: "what to do with a prompt that leaves no room for --max-new-tokens in the context: error or truncate-left"},
 		&cli.IntFlag{Name: "workers", Usage: "CPU threads (default: all cores)"},
