@@ -86,6 +86,7 @@ type hfFile struct {
 		Prefix       *string          `json:"continuing_subword_prefix"`
 		Suffix       *string          `json:"end_of_word_suffix"`
 		ByteFallback bool             `json:"byte_fallback"`
+		FuseUnk      bool             `json:"fuse_unk"`
 		IgnoreMerges bool             `json:"ignore_merges"`
 		Vocab        map[string]int64 `json:"vocab"`
 		Merges       json.RawMessage  `json:"merges"`
@@ -269,6 +270,7 @@ func ParseHFJSON(data []byte, name string) (*Tokenizer, error) {
 		}
 	}
 	if t.kind == SentencePiece {
+		t.keepUnkRuns = !f.Model.FuseUnk
 		if f.Model.ByteFallback {
 			for id, p := range t.pieces {
 				if len(p) == 6 && strings.HasPrefix(p, "<0x") && p[5] == '>' {

@@ -32,6 +32,9 @@ func (t *Tokenizer) fingerprint() string {
 	if t.charsmap != nil {
 		fmt.Fprintf(w, "charsmap %x\n", sha256.Sum256(t.charsmap.blob))
 	}
+	if t.keepUnkRuns {
+		fmt.Fprintf(w, "keep_unk_runs\n")
+	}
 	fmt.Fprintf(w, "bos %d eos %d pad %d unk %d\nvocab %d\n", t.bos, t.eos, t.pad, t.unk, len(t.pieces))
 	for id, p := range t.pieces {
 		fmt.Fprintf(w, "%d %d %s\n", id, t.types[id], strconv.Quote(p))
@@ -188,7 +191,7 @@ func (t *Tokenizer) SaveHF(w io.Writer) error {
 				orderedJSON{{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}},
 			}}}},
 			{"model", orderedJSON{{"type", "BPE"}, {"dropout", nil}, {"unk_token", unk},
-				{"continuing_subword_prefix", nil}, {"end_of_word_suffix", nil}, {"fuse_unk", true},
+				{"continuing_subword_prefix", nil}, {"end_of_word_suffix", nil}, {"fuse_unk", !t.keepUnkRuns},
 				{"byte_fallback", t.byteID[0] >= 0}, {"vocab", vocabJSON(t.pieces)}, {"merges", merges}}},
 		}
 	}

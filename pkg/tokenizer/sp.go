@@ -134,14 +134,14 @@ func (t *Tokenizer) encodeSPWord(st *encState, dst []int32, word []byte) []int32
 }
 
 // flushSP merges syms and appends the result, re-segmenting unused pieces and fusing runs
-// of the unknown id as SentencePiece does.
+// of the unknown id as SentencePiece does (and Hugging Face with fuse_unk).
 func (t *Tokenizer) flushSP(st *encState, dst []int32, syms []int32) []int32 {
 	if len(syms) == 0 {
 		return dst
 	}
 	out := t.mergeWord(st, syms)
 	for _, id := range out {
-		if id == t.unk && len(dst) > 0 && dst[len(dst)-1] == t.unk {
+		if id == t.unk && !t.keepUnkRuns && len(dst) > 0 && dst[len(dst)-1] == t.unk {
 			continue
 		}
 		dst = t.resegment(dst, id)

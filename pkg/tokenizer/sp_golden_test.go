@@ -52,12 +52,13 @@ type hfSPGolden struct {
 }
 
 // TestSentencePieceJSONGoldens checks tokenizer.json files of the SentencePiece kind
-// (Llama's legacy Prepend + Replace layout and two Metaspace pre-tokenizer variants)
+// (Llama's legacy Prepend + Replace layout, two Metaspace pre-tokenizer variants, and one
+// without byte fallback or fuse_unk)
 // against Hugging Face tokenizers, literal special tokens included.
 func TestSentencePieceJSONGoldens(t *testing.T) {
 	goldens := readGoldens[hfSPGolden](t, filepath.Join(spDir, "hf_goldens.jsonl.gz"))
 	toks := map[string]*Tokenizer{}
-	for _, name := range []string{"legacy", "metaspace_first", "metaspace_split"} {
+	for _, name := range []string{"legacy", "metaspace_first", "metaspace_split", "nofuse"} {
 		tok, err := Load(filepath.Join(spDir, name+".tokenizer.json"))
 		if err != nil {
 			t.Fatal(err)

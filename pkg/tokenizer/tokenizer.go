@@ -80,6 +80,7 @@ type Tokenizer struct {
 	removeExtraWS  bool
 	metaspaceSplit bool // split before every "▁" (HF Metaspace pre-tokenizer with split)
 	cannotSplit    bool // some piece has "▁" after another character: BPE must see whole text
+	keepUnkRuns    bool // do not fuse runs of the unknown id (HF fuse_unk false)
 	userDefined    []string
 	unused         map[int32][2]int32 // unused piece -> its two halves, for re-segmentation
 	charsmap       *charsMap          // SentencePiece precompiled normalizer, nil if identity
