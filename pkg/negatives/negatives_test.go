@@ -141,6 +141,25 @@ func TestBatchNegatives(t *testing.T) {
 	}
 }
 
+func TestStreamingIsBounded(t *testing.T) {
+	// Rows are written while the input is read: at every write, the reader is at most W/2 +
+	// GroupRows rows ahead of the last row written.
+	const w, group = 16, 10
+	rows := makeRows(3000, 50, 9)
+	src := &sliceSource{rows: rows}
+	written := 0
+	_, err := Run(context.Background(), src, func(r ...shard.Candidates) error {
+		written += len(r)
+		if ahead := src.i - written; ahead > w/2+group {
+			t.Fatalf("reader %d rows ahead of the writer", ahead)
+		}
+		return nil
+	}, Options{Mix: Mix{BN: 2, TN: 1}, EOS: eos, Window: w, GroupRows: group})
+	if err != nil || written != len(rows) {
+		t.Fatal(written, err)
+	}
+}
+
 func TestBatchNegativesUniform(t *testing.T) {
 	// Pool of 10: row 0 is self, row 3 empty, row 5 identical to self; the other 7 are eligible
 	// and each must be picked with probability 3/7.
