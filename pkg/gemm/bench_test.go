@@ -60,31 +60,41 @@ func BenchmarkSgemm(b *testing.B) {
 	}
 }
 
-// BenchmarkSgemv reports GFLOP/s and GB/s of B for single-row products (one decoding step
-// through GPT-2 small's layers): Sgemv/KxN/NN|NT/tThreads.
+// BenchmarkSgemv reports GFLOP/s and GB/s of B for products of a few rows (decoding steps
+// through GPT-2 small's layers, batch M = 1, 4, 8): Sgemv/MxKxN/NN|NT/tThreads. With one
+// thread it also reports GB per CPU-second of the thread.
 func BenchmarkSgemv(b *testing.B) {
 	defer SetThreads(0)
 	r := rand.New(rand.NewSource(1))
-	for _, s := range [][2]int{{768, 768}, {768, 3072}, {3072, 768}, {768, 50304}} {
+	for _, s := range [][2]int{{768, 3072}, {3072, 768}, {768, 50304}} {
 		k, n := s[0], s[1]
-		A := randSlice(r, k)
 		B := randSlice(r, k*n)
-		C := make([]float32, n)
-		for _, tb := range []bool{false, true} {
-			ldb, tt := n, "NN"
-			if tb {
-				ldb, tt = k, "NT"
-			}
-			for _, th := range []int{1, 2} {
-				b.Run(fmt.Sprintf("%dx%d/%s/t%d", k, n, tt, th), func(b *testing.B) {
-					SetThreads(th)
-					for i := 0; i < b.N; i++ {
-						Sgemm(false, tb, 1, n, k, 1, A, k, B, ldb, 0, C, n)
-					}
-					sec := b.Elapsed().Seconds()
-					b.ReportMetric(2*float64(n)*float64(k)*float64(b.N)/sec/1e9, "GFLOP/s")
-					b.ReportMetric(4*float64(n)*float64(k)*float64(b.N)/sec/1e9, "GB/s")
-				})
+		for _, m := range []int{1, 4, 8} {
+			A := randSlice(r, m*k)
+			C := make([]float32, m*n)
+			for _, tb := range []bool{false, true} {
+				ldb, tt := n, "NN"
+				if tb {
+					ldb, tt = k, "NT"
+				}
+				for _, th := range []int{1, 2} {
+					b.Run(fmt.Sprintf("%dx%dx%d/%s/t%d", m, k, n, tt, th), func(b *testing.B) {
+						SetThreads(th)
+						runtime.LockOSThread()
+						defer runtime.UnlockOSThread()
+						cpu0 := threadCPU()
+						for i := 0; i < b.N; i++ {
+							Sgemm(false, tb, m, n, k, 1, A, k, B, ldb, 0, C, n)
+						}
+						cpu := threadCPU() - cpu0
+						sec := b.Elapsed().Seconds()
+						b.ReportMetric(2*float64(m*n*k)*float64(b.N)/sec/1e9, "GFLOP/s")
+						b.ReportMetric(4*float64(n*k)*float64(b.N)/sec/1e9, "GB/s")
+						if th == 1 && cpu > 0 {
+							b.ReportMetric(4*float64(n*k)*float64(b.N)/cpu/1e9, "GB/cpu-s")
+						}
+					})
+				}
 			}
 		}
 	}

@@ -30,7 +30,8 @@ import (
 //
 // Shapes: op(A) is M×K, op(B) is K×N, C is M×N, all row-major with row strides lda, ldb, ldc.
 // Sgemm panics if a slice is too short for the shape and stride it is given.
-// Products of more than about 2 MFLOP run on up to Threads() goroutines.
+// Products of more than about 2 MFLOP (or, for M ≤ 8, with B of more than 1 MB) run on up
+// to Threads() goroutines.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 {
@@ -43,22 +44,29 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	kern := impl.Load()
-	if m == 1 && kern.gemv != nil {
-		// A row vector times a matrix (decoding): memory-bound, so it skips packing and
-		// uses both cores from 1 MB of B on.
-		workers := 1
-		if n*k >= gemvParallel {
-			workers = Threads()
-		}
-		sgemv(kern, workers, transA, transB, n, k, alpha, a, lda, b, ldb, beta, c)
-		return
+	sgemm(impl.Load(), Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemm picks the method for a product with k > 0 and alpha != 0 (beta +0 when zero), on
+// up to threads goroutines.
+func sgemm(kern *kernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	// Few rows (decoding): memory-bound, so they skip packing and use every thread from
+	// 1 MB of B on; the packed path from parallelFlops on.
+	fewWorkers, maxWorkers := 1, 1
+	if n*k >= gemvParallel {
+		fewWorkers = threads
 	}
-	workers := 1
 	if 2*float64(m)*float64(n)*float64(k) >= parallelFlops {
-		workers = Threads()
+		maxWorkers = threads
 	}
-	sgemmBlocked(kern, workers, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	switch {
+	case m == 1 && kern.gemv != nil:
+		sgemv(kern, fewWorkers, transA, transB, n, k, alpha, a, lda, b, ldb, beta, c)
+	case m >= 2 && kern.fewRows != nil && (m <= maxFewNN || transB && m <= maxFewNT):
+		sfew(kern, fewWorkers, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	default:
+		sgemmBlocked(kern, maxWorkers, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}
 }
 
 // gemvParallel is the size of B (in floats) from which a single-row product uses more than
@@ -84,6 +92,38 @@ func sgemv(kern *kernel, workers int, transA, transB bool, n, k int, alpha float
 	}
 	parallel.For(nch, workers, func(lo, hi int) {
 		kern.gemv(transB, lo*chunk, min(n, hi*chunk), k, alpha, a, b, ldb, beta, c)
+	})
+}
+
+// Largest M that Sgemm computes without packing (kernel.fewRows), with B as stored and
+// with B transposed.
+const (
+	maxFewNN = 8
+	maxFewNT = 8
+)
+
+// sfew is Sgemm for a few rows with kern.fewRows, over column chunks on up to workers
+// goroutines.
+func sfew(kern *kernel, workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if transA {
+		// op(A) is stored K×M: gather its m rows (m×k, row-major).
+		bf := getBuffer(m * k)
+		defer putBuffer(bf)
+		for p := 0; p < k; p++ {
+			for i := 0; i < m; i++ {
+				bf.f[i*k+p] = a[p*lda+i]
+			}
+		}
+		a, lda = bf.f, k
+	}
+	const chunk = 128
+	nch := (n + chunk - 1) / chunk
+	if workers == 1 || nch == 1 {
+		kern.fewRows(transB, m, 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	parallel.For(nch, workers, func(lo, hi int) {
+		kern.fewRows(transB, m, lo*chunk, min(n, hi*chunk), k, alpha, a, lda, b, ldb, beta, c, ldc)
 	})
 }
 
@@ -140,11 +180,7 @@ func SgemmStrided(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 			scaleC(m, n, beta, ci, ldc)
 			return
 		}
-		if m == 1 && kern.gemv != nil {
-			sgemv(kern, 1, transA, transB, n, k, alpha, ai, lda, bi, ldb, beta, ci)
-			return
-		}
-		sgemmBlocked(kern, 1, transA, transB, m, n, k, alpha, ai, lda, bi, ldb, beta, ci, ldc)
+		sgemm(kern, 1, transA, transB, m, n, k, alpha, ai, lda, bi, ldb, beta, ci, ldc)
 	}
 	workers := 1
 	if 2*float64(m)*float64(n)*float64(k)*float64(batch) >= parallelFlops {

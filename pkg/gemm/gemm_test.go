@@ -284,23 +284,24 @@ func TestNoAsmEnv(t *testing.T) {
 	}
 }
 
-// TestSgemmRowVector covers M = 1 (decoding), which the AVX-512 path computes without
-// packing, on one and two threads, with A given as a strided column (transA).
-func TestSgemmRowVector(t *testing.T) {
+// TestSgemmFewRows covers M = 1 (decoding) and M ≤ 8 (batched decoding), which the AVX-512
+// path computes without packing, on one and two threads, with A also given transposed.
+func TestSgemmFewRows(t *testing.T) {
 	defer SetThreads(0)
 	r := rand.New(rand.NewSource(6))
 	for _, th := range []int{1, 2} {
 		SetThreads(th)
-		for _, n := range []int{1, 5, 16, 17, 130, 300, 1000} {
-			for _, k := range []int{1, 15, 16, 33, 300} {
-				for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
-					beta := []float32{0, 1, -0.5}[r.Intn(3)]
-					check(t, r, problem{transA: tr[0], transB: tr[1], m: 1, n: n, k: k, alpha: 1.5, beta: beta, pad: r.Intn(4), nanC: beta == 0})
+		for _, m := range []int{1, 2, 3, 4, 5, 8} {
+			for _, n := range []int{1, 5, 16, 17, 130, 1000} {
+				for _, k := range []int{1, 15, 16, 33, 300} {
+					for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+						beta := []float32{0, 1, -0.5}[r.Intn(3)]
+						check(t, r, problem{transA: tr[0], transB: tr[1], m: m, n: n, k: k, alpha: 1.5, beta: beta, pad: r.Intn(4), nanC: beta == 0})
+					}
 				}
 			}
 		}
 	}
-
 }
 
 // TestSgemmConcurrent runs products from several goroutines at once (as attention does),

@@ -23,6 +23,9 @@ type kernel struct {
 	// gemv, if not nil, computes a single-row product without packing (see gemvAVX512):
 	// c[j] = alpha*Σ_p a[p]*op(B)[p][j] + beta*c[j] for j0 ≤ j < j1; beta is +0 when zero.
 	gemv func(transB bool, j0, j1, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32)
+	// fewRows, if not nil, computes products of a few rows (2 ≤ m ≤ maxFewNN with B as
+	// stored, m ≤ maxFewNT transposed) without packing (see fewRowsAVX512); A is row-major.
+	fewRows func(transB bool, m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
 	// packBT16, if not nil (nr = 32 only), packs 16 columns of a transposed B:
 	// dst[p*32+j] = src[j*ldb+p] for p < 16*k16, j < 16.
 	packBT16 func(k16 int, src *float32, ldb int, dst *float32)

@@ -16,7 +16,7 @@ func sgemmKernelAVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 func asmKernels() []*kernel {
 	var ks []*kernel
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, &kernel{name: "avx512", mr: 12, nr: 32, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX512, gemv: gemvAVX512, packBT16: packBT16})
+		ks = append(ks, &kernel{name: "avx512", mr: 12, nr: 32, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX512, gemv: gemvAVX512, fewRows: fewRowsAVX512, packBT16: packBT16})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, &kernel{name: "avx2", mr: 6, nr: 16, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX2})
@@ -100,5 +100,104 @@ func gemvAVX512(transB bool, j0, j1, k int, alpha float32, a, b []float32, ldb i
 			s += av * row[p]
 		}
 		put(j, s)
+	}
+}
+
+//go:noescape
+func saxpy4r4(n16 int, a0, a1, a2, a3, b *float32, ldb int, o0, o1, o2, o3 *float32)
+
+//go:noescape
+func saxpy4r1(n16 int, a0, a1, a2, a3, b *float32, ldb int, o0, o1, o2, o3 *float32)
+
+//go:noescape
+func sdot4x4(k16 int, a0, a1, a2, a3, b0, b1, b2, b3 *float32, out *float32)
+
+// fewNNBlock is the column block of fewRowsAVX512 with B as stored.
+const fewNNBlock = 512
+
+// fewRowsAVX512 computes c[i*ldc+j] = alpha*Σ_p a[i*lda+p]*op(B)[p][j] + beta*c[i*ldc+j] for
+// i < m (2 ≤ m ≤ 8) and j0 ≤ j < j1, without packing:
+// B is read once (as stored: streamed row by row into m row accumulators; transposed: four
+// rows at a time, dotted with the rows of A four at a time). beta is +0 when zero.
+func fewRowsAVX512(transB bool, m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	put := func(i, j int, s float32) {
+		x := i*ldc + j
+		if beta == 0 {
+			c[x] = alpha * s
+		} else {
+			c[x] = alpha*s + beta*c[x]
+		}
+	}
+	row := func(i int) []float32 { return a[i*lda : i*lda+k] }
+	if !transB {
+		// Column blocks of fewNNBlock, so that the accumulators (4 rows) stay in L1 and the
+		// block of B in L2 while each group of four rows of A passes over it.
+		bf := getBuffer(4 * fewNNBlock)
+		defer putBuffer(bf)
+		for jb := j0; jb < j1; jb += fewNNBlock {
+			w := min(fewNNBlock, j1-jb)
+			acc := bf.f[:4*w]
+			for i0 := 0; i0 < m; i0 += 4 {
+				na := min(4, m-i0)
+				clear(acc)
+				var ar [4][]float32
+				for i := range ar {
+					ar[i] = row(i0 + min(i, na-1)) // repeats land in unused acc rows
+				}
+				if w16 := w / 16; w16 > 0 {
+					o0, o1, o2, o3 := &acc[0], &acc[w], &acc[2*w], &acc[3*w]
+					p := 0
+					for ; p+4 <= k; p += 4 {
+						saxpy4r4(w16, &ar[0][p], &ar[1][p], &ar[2][p], &ar[3][p], &b[p*ldb+jb], ldb, o0, o1, o2, o3)
+					}
+					for ; p < k; p++ {
+						saxpy4r1(w16, &ar[0][p], &ar[1][p], &ar[2][p], &ar[3][p], &b[p*ldb+jb], ldb, o0, o1, o2, o3)
+					}
+				}
+				for i := 0; i < na; i++ {
+					for jj := w / 16 * 16; jj < w; jj++ {
+						var s float32
+						for p, av := range ar[i] {
+							s += av * b[p*ldb+jb+jj]
+						}
+						acc[i*w+jj] = s
+					}
+					for jj, s := range acc[i*w : i*w+w] {
+						put(i0+i, jb+jj, s)
+					}
+				}
+			}
+		}
+		return
+	}
+	k16 := k / 16
+	var out [256]float32
+	for j := j0; j < j1; j += 4 {
+		nb := min(4, j1-j)
+		var br [4][]float32
+		for r := range br {
+			jr := j + min(r, nb-1)
+			br[r] = b[jr*ldb : jr*ldb+k]
+		}
+		for i0 := 0; i0 < m; i0 += 4 {
+			na := min(4, m-i0)
+			var ar [4][]float32
+			for i := range ar {
+				ar[i] = row(i0 + min(i, na-1))
+			}
+			sdot4x4(k16, &ar[0][0], &ar[1][0], &ar[2][0], &ar[3][0], &br[0][0], &br[1][0], &br[2][0], &br[3][0], &out[0])
+			for i := 0; i < na; i++ {
+				for r := 0; r < nb; r++ {
+					var s float32
+					for _, v := range out[64*i+16*r : 64*i+16*r+16] {
+						s += v
+					}
+					for p := 16 * k16; p < k; p++ {
+						s += ar[i][p] * br[r][p]
+					}
+					put(i0+i, j+r, s)
+				}
+			}
+		}
 	}
 }

@@ -40,6 +40,9 @@ func main() {
 	genAxpy(&sb, "saxpy1", 1)
 	genDot4(&sb)
 	genPackBT16(&sb)
+	genAxpyRows(&sb, "saxpy4r4", 4)
+	genAxpyRows(&sb, "saxpy4r1", 1)
+	genDot4x4(&sb)
 	os.Stdout.WriteString(sb.String())
 }
 
@@ -310,6 +313,101 @@ func genPackBT16(sb *strings.Builder) {
 	p("DECQ CX")
 	p("JMP packbt_loop")
 	fmt.Fprintf(sb, "packbt_done:\n")
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// genAxpyRows writes the few-rows (M ≤ 4) product with B as stored, streaming R rows of B:
+// for i < 4, o_i[0:16*n16] += Σ_{r<R} a_i[r] * b[r*ldb : r*ldb+16*n16]. The four A and out
+// pointers may repeat (the caller points unused rows at scratch).
+func genAxpyRows(sb *strings.Builder, name string, R int) {
+	p := func(format string, args ...any) { fmt.Fprintf(sb, "\t"+format+"\n", args...) }
+	fmt.Fprintf(sb, "\n// func %s(n16 int, a0, a1, a2, a3, b *float32, ldb int, o0, o1, o2, o3 *float32)\n", name)
+	fmt.Fprintf(sb, "TEXT ·%s(SB), NOSPLIT, $0-88\n", name)
+	p("MOVQ n16+0(FP), CX")
+	for i := 0; i < 4; i++ {
+		p("MOVQ a%d+%d(FP), AX", i, 8+8*i)
+		for r := 0; r < R; r++ {
+			p("VBROADCASTSS %d(AX), Z%d", 4*r, 8+R*i+r)
+		}
+	}
+	p("MOVQ b+40(FP), BX")
+	p("MOVQ ldb+48(FP), R8")
+	p("SHLQ $2, R8")
+	p("LEAQ (R8)(R8*2), R9")
+	p("MOVQ o0+56(FP), DX")
+	p("MOVQ o1+64(FP), SI")
+	p("MOVQ o2+72(FP), DI")
+	p("MOVQ o3+80(FP), R10")
+	brow := []string{"(BX)", "(BX)(R8*1)", "(BX)(R8*2)", "(BX)(R9*1)"}
+	outs := []string{"DX", "SI", "DI", "R10"}
+	fmt.Fprintf(sb, "loop_%s:\n", name)
+	p("TESTQ CX, CX")
+	p("JE done_%s", name)
+	for r := 0; r < R; r++ {
+		p("VMOVUPS %s, Z%d", brow[r], r)
+	}
+	for i, o := range outs {
+		p("VMOVUPS (%s), Z%d", o, 4+i)
+		for r := 0; r < R; r++ {
+			p("VFMADD231PS Z%d, Z%d, Z%d", r, 8+R*i+r, 4+i)
+		}
+		p("VMOVUPS Z%d, (%s)", 4+i, o)
+	}
+	p("ADDQ $64, BX")
+	for _, o := range outs {
+		p("ADDQ $64, %s", o)
+	}
+	p("DECQ CX")
+	p("JMP loop_%s", name)
+	fmt.Fprintf(sb, "done_%s:\n", name)
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// genDot4x4 writes the few-rows product with B transposed: partial dot products of four
+// rows of A with four rows of B, out[64*i+16*r : +16] = lane sums of a_i[0:16*k16] *
+// b_r[0:16*k16]; the caller adds the lanes and the k%16 tail. Pointers may repeat.
+func genDot4x4(sb *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(sb, "\t"+format+"\n", args...) }
+	fmt.Fprintf(sb, "\n// func sdot4x4(k16 int, a0, a1, a2, a3, b0, b1, b2, b3 *float32, out *float32)\n")
+	fmt.Fprintf(sb, "TEXT ·sdot4x4(SB), NOSPLIT, $0-80\n")
+	regs := []string{"AX", "BX", "SI", "DI", "R8", "R9", "R10", "R11"}
+	p("MOVQ k16+0(FP), CX")
+	for i, r := range regs {
+		name := fmt.Sprintf("a%d", i)
+		if i >= 4 {
+			name = fmt.Sprintf("b%d", i-4)
+		}
+		p("MOVQ %s+%d(FP), %s", name, 8+8*i, r)
+	}
+	p("MOVQ out+72(FP), DX")
+	for z := 8; z < 24; z++ {
+		p("VPXORD Z%d, Z%d, Z%d", z, z, z)
+	}
+	fmt.Fprintf(sb, "dot4x4loop:\n")
+	p("TESTQ CX, CX")
+	p("JE dot4x4done")
+	for i := 0; i < 4; i++ {
+		p("VMOVUPS (%s), Z%d", regs[i], i)
+	}
+	for r := 0; r < 4; r++ {
+		p("VMOVUPS (%s), Z%d", regs[4+r], 4+r)
+		for i := 0; i < 4; i++ {
+			p("VFMADD231PS Z%d, Z%d, Z%d", 4+r, i, 8+4*i+r)
+		}
+	}
+	for _, r := range regs {
+		p("ADDQ $64, %s", r)
+	}
+	p("DECQ CX")
+	p("JMP dot4x4loop")
+	fmt.Fprintf(sb, "dot4x4done:\n")
+	for i := 0; i < 4; i++ {
+		for r := 0; r < 4; r++ {
+			p("VMOVUPS Z%d, %d(DX)", 8+4*i+r, 64*(4*i+r))
+		}
+	}
 	p("VZEROUPPER")
 	p("RET")
 }
