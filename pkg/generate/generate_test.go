@@ -364,3 +364,134 @@ func TestVocabLimit(t *testing.T) {
 		t.Fatal("EOS above the vocabulary limit accepted")
 	}
 }
+
+// refBeam is a plain reference of Hugging Face's beam search (BeamSearchScorer with
+// early_stopping=False, one returned sequence) that recomputes every sequence with a full
+// forward pass: no cache, no slots.
+func refBeam(m *model.Model, ws *model.Workspace, prompt []int32, B, maxNew int, lp float64, eos int32) ([]int32, float64) {
+	type hyp struct {
+		ids        []int32
+		sum, score float64
+	}
+	V := m.Config.VocabSize
+	var fin []hyp
+	add := func(ids []int32, sum float64) {
+		h := hyp{ids, sum, sum / math.Pow(float64(len(ids)), lp)}
+		if len(fin) < B {
+			fin = append(fin, h)
+			return
+		}
+		w := 0
+		for i := range fin {
+			if fin[i].score < fin[w].score {
+				w = i
+			}
+		}
+		if h.score > fin[w].score {
+			fin = append(append(fin[:w:w], fin[w+1:]...), h)
+		}
+	}
+	worst := func() float64 {
+		w := math.Inf(1)
+		for _, h := range fin {
+			w = math.Min(w, h.score)
+		}
+		return w
+	}
+	beams := []hyp{{}}
+	for step := 1; ; step++ {
+		type cand struct {
+			b     int
+			t     int32
+			score float64
+		}
+		var cands []cand
+		for bi, b := range beams {
+			lg := fullLogits(m, ws, append(slices.Clone(prompt), b.ids...))
+			for tok := 0; tok < V; tok++ {
+				cands = append(cands, cand{bi, int32(tok), b.sum + LogSoftmax(lg, int32(tok))})
+			}
+		}
+		slices.SortStableFunc(cands, func(x, y cand) int {
+			if x.score != y.score {
+				if x.score > y.score {
+					return -1
+				}
+				return 1
+			}
+			return 0
+		})
+		cands = cands[:min(2*B, len(cands))]
+		var next []hyp
+		for rank, c := range cands {
+			ids := append(slices.Clone(beams[c.b].ids), c.t)
+			if c.t == eos {
+				if rank < B {
+					add(ids, c.score)
+				}
+			} else {
+				next = append(next, hyp{ids: ids, sum: c.score})
+			}
+			if len(next) == B {
+				break
+			}
+		}
+		if len(fin) >= B && worst() >= cands[0].score/math.Pow(float64(step), lp) {
+			break
+		}
+		if step == maxNew || len(next) == 0 {
+			for _, h := range next {
+				add(h.ids, h.sum)
+			}
+			break
+		}
+		beams = next
+	}
+	best := fin[0]
+	for _, h := range fin[1:] {
+		if h.score > best.score {
+			best = h
+		}
+	}
+	return best.ids, best.sum
+}
+
+// TestBeamMatchesReference compares pruned beam search (slot reuse and copies in the cache)
+// with the cache-free reference, with EOS reachable, for several widths and length penalties.
+func TestBeamMatchesReference(t *testing.T) {
+	m := tinyModel(t, model.ArchLlama, 12, 23, 2)
+	ws := model.NewWorkspace()
+	reqs := randomPrompts(rand.New(rand.NewPCG(8, 8)), 8, 12, 6)
+	eosEnds, n := 0, 0
+	for _, eos := range []int32{4, 7, 0} {
+		for _, B := range []int{1, 2, 4} {
+			for _, lp := range []float64{1, 0, 2} {
+				gen, err := New(m, Config{Strategy: Beam, Beams: B, LengthPenalty: lp, MaxNewTokens: 7, EOS: eos}, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := gen.Generate(context.Background(), reqs, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, r := range res {
+					want, sum := refBeam(m, ws, reqs[i].Prompt, B, 7, lp, eos)
+					if !slices.Equal(r.IDs, want) {
+						t.Fatalf("eos %d beams %d lp %v request %d: %v, reference %v", eos, B, lp, i, r.IDs, want)
+					}
+					if math.Abs(r.Logp-sum) > 1e-3 {
+						t.Fatalf("eos %d beams %d lp %v request %d: logp %v, reference %v", eos, B, lp, i, r.Logp, sum)
+					}
+					if r.Finish == FinishEOS {
+						eosEnds++
+					}
+					n++
+				}
+			}
+		}
+	}
+	if eosEnds == 0 || eosEnds == n {
+		t.Fatalf("%d of %d results end with EOS: the test must see both kinds", eosEnds, n)
+	}
+	t.Logf("%d of %d results end with EOS", eosEnds, n)
+}
