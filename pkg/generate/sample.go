@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sort"
 )
 
 // SampleParams choose the distribution a token is drawn from, in the order Hugging Face
@@ -68,9 +69,9 @@ func (s *Sampler) Sample(logits []float32, p SampleParams, rng *rand.Rand) int32
 }
 
 // Distribution returns the tokens that can be drawn under p and their probabilities
-// (summing to 1, float64), in decreasing order of probability with ties by lower id first
-// when top-k or top-p truncates, else in id order. Both slices belong to the Sampler until
-// its next call. It panics if p is invalid or logits is empty.
+// (summing to 1, float64), in increasing id order; Sample draws by walking this cumulative
+// distribution with one uniform number. Both slices belong to the Sampler until its next
+// call. It panics if p is invalid or logits is empty.
 func (s *Sampler) Distribution(logits []float32, p SampleParams) ([]int32, []float64) {
 	if err := p.Validate(); err != nil {
 		panic("generate: " + err.Error())
@@ -132,10 +133,30 @@ func (s *Sampler) Distribution(logits []float32, p SampleParams) ([]int32, []flo
 		}
 		s.ids, s.prob, sum = s.ids[:n], s.prob[:n], acc
 	}
+	if truncated {
+		// Back to id order, as torch.multinomial over the masked vocabulary draws: the token a
+		// draw u picks then moves only when a cumulative boundary crosses u, not whenever two
+		// nearly equal tokens swap places in a probability-sorted order (which last-bit logit
+		// differences between batch sizes could cause).
+		sort.Sort(byID{s.ids, s.prob})
+	}
 	for i := range s.prob {
 		s.prob[i] /= sum
 	}
 	return s.ids, s.prob
+}
+
+// byID sorts candidate ids and their probabilities together by id.
+type byID struct {
+	ids  []int32
+	prob []float64
+}
+
+func (b byID) Len() int           { return len(b.ids) }
+func (b byID) Less(i, j int) bool { return b.ids[i] < b.ids[j] }
+func (b byID) Swap(i, j int) {
+	b.ids[i], b.ids[j] = b.ids[j], b.ids[i]
+	b.prob[i], b.prob[j] = b.prob[j], b.prob[i]
 }
 
 // kthLargest returns the k-th largest value of x (1 <= k <= len(x)) by a min-heap of the k
