@@ -123,7 +123,7 @@ func (pl *plan) block(i0, rows int, ap []float32, want int) {
 func (pl *plan) packA(lo, hi int) {
 	mr, k := pl.kn.mr, pl.k
 	for r := lo; r < hi; r++ {
-		packA(pl.ap[r*mr*k:(r+1)*mr*k], pl.transA, pl.a, pl.lda, pl.i0+r*mr, min(mr, pl.rows-r*mr), k, mr)
+		packA(pl.ap[r*mr*k:(r+1)*mr*k], pl.transA, pl.a, pl.lda, pl.i0+r*mr, min(mr, pl.rows-r*mr), k, pl.kn)
 	}
 }
 
@@ -144,7 +144,7 @@ func (pl *plan) task(t int, ws []float32) {
 	end := pl.i0 + pl.rows
 	for pc := 0; pc < k; pc += kc {
 		kcb := min(kc, k-pc)
-		packB(bp, pl.transB, pl.b, pl.ldb, pc, kcb, col0, cols, nr, kn.packBT16)
+		packB(bp, pl.transB, pl.b, pl.ldb, pc, kcb, col0, cols, kn)
 		be := pl.beta
 		if pc > 0 {
 			be = 1
@@ -185,8 +185,15 @@ func (pl *plan) task(t int, ws []float32) {
 
 // packA copies rows i0..i0+h of op(A), all k columns, into dst as one panel of mr rows,
 // k-major: dst[p*mr+i] = op(A)[i0+i][p]; rows h..mr are zero. len(dst) = mr*k.
-func packA(dst []float32, transA bool, a []float32, lda, i0, h, k, mr int) {
+// The kernel kn gives mr and the optional assembly copy (packAT12).
+func packA(dst []float32, transA bool, a []float32, lda, i0, h, k int, kn *kernel) {
+	mr := kn.mr
 	if transA {
+		if h == 12 && mr == 12 && kn.packAT12 != nil {
+			_ = a[(k-1)*lda+i0+11] // the last element read
+			kn.packAT12(k, &a[i0], lda, &dst[:12*k][0])
+			return
+		}
 		// op(A)[i][p] = a[p*lda+i]: each k step is a contiguous run of h floats.
 		if h == 12 && mr == 12 {
 			for p := 0; p < k; p++ {
@@ -242,9 +249,31 @@ func packA12(dst []float32, a []float32, lda, i0, k int) {
 
 // packB copies op(B)[pc:pc+kcb, j0:j0+cols] into dst as panels of nr columns, each k-major:
 // panel q holds dst[q*kcb*nr + p*nr + j] = op(B)[pc+p][j0+q*nr+j]; columns past cols are zero.
-// bt16, if not nil, packs 16 columns of a transposed B for nr = 32 (see kernel.packBT16).
-func packB(dst []float32, transB bool, b []float32, ldb, pc, kcb, j0, cols, nr int, bt16 func(k16 int, src *float32, ldb int, dst *float32)) {
+// The kernel kn gives nr and the optional assembly packing (packBN32, packBT16).
+func packB(dst []float32, transB bool, b []float32, ldb, pc, kcb, j0, cols int, kn *kernel) {
+	nr := kn.nr
 	nq := (cols + nr - 1) / nr
+	bt16 := kn.packBT16
+	if !transB && nr == 32 && kn.packBN32 != nil {
+		// One panel at a time: sequential writes, 128-byte reads down the rows of B.
+		q := 0
+		for ; q < nq && (q+1)*32 <= cols; q++ {
+			o := pc*ldb + j0 + q*32
+			_ = b[o+(kcb-1)*ldb+31] // the last element read
+			kn.packBN32(kcb, &b[o], ldb, &dst[q*kcb*32 : (q+1)*kcb*32][0])
+		}
+		if q == nq {
+			return
+		}
+		// The last, partial panel.
+		w := cols - q*32
+		for p := 0; p < kcb; p++ {
+			d := dst[q*kcb*32+p*32 : q*kcb*32+p*32+32]
+			copy(d, b[(pc+p)*ldb+j0+q*32:(pc+p)*ldb+j0+q*32+w])
+			clear(d[w:])
+		}
+		return
+	}
 	if !transB {
 		if nr == 32 && cols == nq*32 {
 			// Full 32-column panels: fixed-size copies, no memmove call per 128 bytes.

@@ -335,26 +335,49 @@ func TestSgemmConcurrent(t *testing.T) {
 	}
 }
 
-// TestPackBTransposedAsm compares the assembly packing of a transposed B with the Go one.
-func TestPackBTransposedAsm(t *testing.T) {
+// TestPackAsm compares the assembly packing routines of each kernel with the Go packing.
+func TestPackAsm(t *testing.T) {
 	r := rand.New(rand.NewSource(8))
 	for _, kn := range kernels {
-		if kn.packBT16 == nil {
-			continue
-		}
-		for _, kcb := range []int{1, 15, 16, 17, 40, 256} {
-			for _, cols := range []int{1, 15, 16, 17, 32, 33, 64, 100} {
-				const pc, j0, pad = 3, 5, 2
-				ldb := pc + kcb + pad
-				b := randSlice(r, (j0+cols)*ldb)
-				nq := (cols + kn.nr - 1) / kn.nr
-				want := randSlice(r, nq*kcb*kn.nr)
-				got := append([]float32(nil), want...)
-				packB(want, true, b, ldb, pc, kcb, j0, cols, kn.nr, nil)
-				packB(got, true, b, ldb, pc, kcb, j0, cols, kn.nr, kn.packBT16)
-				for i := range want {
-					if got[i] != want[i] {
-						t.Fatalf("%s kcb=%d cols=%d: packed[%d] = %v, want %v", kn.name, kcb, cols, i, got[i], want[i])
+		plain := *kn
+		plain.packBT16, plain.packBN32, plain.packAT12 = nil, nil, nil
+		for _, trans := range []bool{false, true} {
+			for _, kcb := range []int{1, 3, 15, 16, 17, 40, 256} {
+				for _, cols := range []int{1, 15, 16, 17, 32, 33, 64, 100} {
+					const pc, j0, pad = 3, 5, 2
+					// B: op(B) is (pc+kcb)×(j0+cols), stored transposed or not.
+					rows, width := pc+kcb, j0+cols
+					if trans {
+						rows, width = width, rows
+					}
+					ldb := width + pad
+					b := randSlice(r, rows*ldb)
+					nq := (cols + kn.nr - 1) / kn.nr
+					want := randSlice(r, nq*kcb*kn.nr)
+					got := append([]float32(nil), want...)
+					packB(want, trans, b, ldb, pc, kcb, j0, cols, &plain)
+					packB(got, trans, b, ldb, pc, kcb, j0, cols, kn)
+					for i := range want {
+						if got[i] != want[i] {
+							t.Fatalf("%s packB trans=%v kcb=%d cols=%d: packed[%d] = %v, want %v", kn.name, trans, kcb, cols, i, got[i], want[i])
+						}
+					}
+					// A: rows i0..i0+h of op(A) (h ≤ mr), all kcb columns.
+					h := min(kn.mr, cols)
+					ar, ac := j0+h, kcb
+					if trans {
+						ar, ac = ac, ar
+					}
+					lda := ac + pad
+					a := randSlice(r, ar*lda)
+					wantA := randSlice(r, kn.mr*kcb)
+					gotA := append([]float32(nil), wantA...)
+					packA(wantA, trans, a, lda, j0, h, kcb, &plain)
+					packA(gotA, trans, a, lda, j0, h, kcb, kn)
+					for i := range wantA {
+						if gotA[i] != wantA[i] {
+							t.Fatalf("%s packA trans=%v k=%d h=%d: packed[%d] = %v, want %v", kn.name, trans, kcb, h, i, gotA[i], wantA[i])
+						}
 					}
 				}
 			}

@@ -29,6 +29,12 @@ type kernel struct {
 	// packBT16, if not nil (nr = 32 only), packs 16 columns of a transposed B:
 	// dst[p*32+j] = src[j*ldb+p] for p < 16*k16, j < 16.
 	packBT16 func(k16 int, src *float32, ldb int, dst *float32)
+	// packBN32, if not nil (nr = 32 only), packs one full panel of B as stored:
+	// dst[p*32+j] = src[p*ldb+j] for p < k, j < 32.
+	packBN32 func(k int, src *float32, ldb int, dst *float32)
+	// packAT12, if not nil (mr = 12 only), packs one full panel of a transposed A:
+	// dst[p*12+i] = src[p*lda+i] for p < k, i < 12.
+	packAT12 func(k int, src *float32, lda int, dst *float32)
 }
 
 var goKernel = &kernel{name: "go", mr: 4, nr: 4, kc: 256, mc: 128, nc: 512, fn: sgemmKernelGo}

@@ -16,7 +16,8 @@ func sgemmKernelAVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 func asmKernels() []*kernel {
 	var ks []*kernel
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, &kernel{name: "avx512", mr: 12, nr: 32, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX512, gemv: gemvAVX512, fewRows: fewRowsAVX512, packBT16: packBT16})
+		ks = append(ks, &kernel{name: "avx512", mr: 12, nr: 32, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX512, gemv: gemvAVX512, fewRows: fewRowsAVX512,
+			packBT16: packBT16, packBN32: packBN32, packAT12: packAT12})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, &kernel{name: "avx2", mr: 6, nr: 16, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX2})
@@ -29,6 +30,12 @@ func saxpy4(n16 int, a *float32, b0, b1, b2, b3 *float32, out *float32)
 
 //go:noescape
 func saxpy1(n16 int, a *float32, b0 *float32, out *float32)
+
+//go:noescape
+func packBN32(k int, src *float32, ldb int, dst *float32)
+
+//go:noescape
+func packAT12(k int, src *float32, lda int, dst *float32)
 
 //go:noescape
 func packBT16(k16 int, src *float32, ldb int, dst *float32)

@@ -43,6 +43,7 @@ func main() {
 	genAxpyRows(&sb, "saxpy4r4", 4)
 	genAxpyRows(&sb, "saxpy4r1", 1)
 	genDot4x4(&sb)
+	genPackCopy(&sb)
 	os.Stdout.WriteString(sb.String())
 }
 
@@ -410,4 +411,64 @@ func genDot4x4(sb *strings.Builder) {
 	}
 	p("VZEROUPPER")
 	p("RET")
+}
+
+// genPackCopy writes the packing copies of rows that are already contiguous (AVX-512):
+// packBN32: dst[p*32 : p*32+32] = src[p*ldb : p*ldb+32] for p < k (one panel of B as stored);
+// packAT12: dst[p*12 : p*12+12] = src[p*lda : p*lda+12] for p < k (one panel of A transposed).
+func genPackCopy(sb *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(sb, "\t"+format+"\n", args...) }
+	for _, w := range []int{32, 12} {
+		name := "packBN32"
+		if w == 12 {
+			name = "packAT12"
+		}
+		ld := "ldb"
+		if w == 12 {
+			ld = "lda"
+		}
+		fmt.Fprintf(sb, "\n// func %s(k int, src *float32, %s int, dst *float32)\n", name, ld)
+		fmt.Fprintf(sb, "TEXT ·%s(SB), NOSPLIT, $0-32\n", name)
+		p("MOVQ k+0(FP), CX")
+		p("MOVQ src+8(FP), SI")
+		p("MOVQ %s+16(FP), R8", ld)
+		p("SHLQ $2, R8")
+		p("MOVQ dst+24(FP), DI")
+		p("LEAQ (R8)(R8*2), R9")
+		rows := []string{"(SI)", "(SI)(R8*1)", "(SI)(R8*2)", "(SI)(R9*1)"}
+		move := func(u int, src string) {
+			if w == 32 {
+				p("VMOVUPS %s, Z%d", src, 2*u)
+				p("VMOVUPS 64%s, Z%d", src, 2*u+1)
+				p("VMOVUPS Z%d, %d(DI)", 2*u, u*128)
+				p("VMOVUPS Z%d, %d(DI)", 2*u+1, u*128+64)
+			} else {
+				p("VMOVUPS %s, Y%d", src, 2*u)
+				p("VMOVUPS 32%s, X%d", src, 2*u+1)
+				p("VMOVUPS Y%d, %d(DI)", 2*u, u*48)
+				p("VMOVUPS X%d, %d(DI)", 2*u+1, u*48+32)
+			}
+		}
+		fmt.Fprintf(sb, "%s_loop4:\n", name)
+		p("CMPQ CX, $4")
+		p("JL %s_loop1", name)
+		for u := 0; u < 4; u++ {
+			move(u, rows[u])
+		}
+		p("LEAQ (SI)(R8*4), SI")
+		p("ADDQ $%d, DI", 4*w*4)
+		p("SUBQ $4, CX")
+		p("JMP %s_loop4", name)
+		fmt.Fprintf(sb, "%s_loop1:\n", name)
+		p("TESTQ CX, CX")
+		p("JE %s_done", name)
+		move(0, "(SI)")
+		p("ADDQ R8, SI")
+		p("ADDQ $%d, DI", w*4)
+		p("DECQ CX")
+		p("JMP %s_loop1", name)
+		fmt.Fprintf(sb, "%s_done:\n", name)
+		p("VZEROUPPER")
+		p("RET")
+	}
 }
