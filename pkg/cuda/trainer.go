@@ -1,0 +1,662 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/cpo-toolchain/cpo/pkg/model"
+	"gorgonia.org/cu"
+)
+
+// Built reports whether this binary has the GPU backend (the cuda build tag).
+const Built = true
+
+// Attention kernel geometry (kernels/attention.cu: ROWS warps per block, TILE-row tiles).
+const (
+	attnRows = 8
+	attnTile = 32
+)
+
+// layerOffs are the element offsets of one block's tensors in the parameter arena
+// (-1: absent in this architecture); the same offsets index the gradient arena.
+type layerOffs struct {
+	ln1w, ln1b, wqkv, bqkv, wo, bo, ln2w, ln2b, wfc, bfc, wproj, bproj int64
+}
+
+// acts are the device activations of one block for N tokens (pkg/model's layerActs).
+type acts struct {
+	res, ln, qkv, att, mid, ln2, fc, act  cu.DevicePtr // T
+	lnMean, lnRstd, lse, ln2Mean, ln2Rstd cu.DevicePtr // float32
+}
+
+type trainer struct {
+	d    *device
+	m    *model.Model
+	cfg  model.Config
+	opts Options
+	t    dtype // activation storage type
+	P    int64 // parameters
+
+	layers                     []layerOffs
+	wte, wpe, lnfw, lnfb, head int64
+
+	master, wT, grad, adamM, adamV cu.DevicePtr // master (P) f32; wT (P) in t (= master for f32); grad, moments (P) f32
+	ropeCos, ropeSin               cu.DevicePtr // (MaxSeqLen, hd/2) f32, llama
+	partial, scalar                cu.DevicePtr // reduction scratch (float64)
+	steps                          int64
+
+	// Per-batch state.
+	N, capN                                int
+	arena                                  []cu.DevicePtr // buffers allocated for capN tokens
+	la                                     []acts
+	resL, lnf, logits                      cu.DevicePtr // T
+	lnfMean, lnfRstd, lse, logp, dlogp, D  cu.DevicePtr // f32
+	dres, dln, dqkv, datt, dfc, dact, dlnf cu.DevicePtr // T
+	tokens, pos, target, groups            cu.DevicePtr // int32
+	nGroups                                int
+	logpHost                               []float32
+	forwardOK                              bool
+}
+
+// New uploads m to GPU opts.Device and returns its Trainer. The host model stays the
+// owner of the weights on the host side (Download writes them back).
+func New(m *model.Model, opts Options) (Trainer, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	d, err := openDevice(opts.Device, opts.OwnGEMM)
+	if err != nil {
+		return nil, err
+	}
+	tr := &trainer{d: d, m: m, cfg: m.Config, opts: opts, P: int64(m.NumParams())}
+	if opts.Precision == BF16 {
+		tr.t = bf16
+	}
+	if err := tr.resolveOffsets(); err != nil {
+		return nil, err
+	}
+	d.bind()
+	defer d.unbind()
+	tr.master = d.alloc(tr.P * 4)
+	tr.wT = tr.master
+	if tr.t == bf16 {
+		tr.wT = d.alloc(tr.P * 2)
+	}
+	if !opts.Inference {
+		tr.grad = d.alloc(tr.P * 4)
+		d.zero(tr.grad, tr.P*4)
+	}
+	tr.partial = d.alloc(1024 * 8)
+	tr.scalar = d.alloc(8)
+	if tr.cfg.Arch == model.ArchLlama {
+		cos, sin := ropeTables(tr.cfg.MaxSeqLen, tr.cfg.HeadDim(), tr.cfg.RopeTheta)
+		tr.ropeCos, tr.ropeSin = d.alloc(int64(len(cos))*4), d.alloc(int64(len(sin))*4)
+		d.upload(tr.ropeCos, unsafe.Pointer(&cos[0]), int64(len(cos))*4)
+		d.upload(tr.ropeSin, unsafe.Pointer(&sin[0]), int64(len(sin))*4)
+	}
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	d.unbind()
+	if err := tr.Upload(); err != nil {
+		return nil, err
+	}
+	d.bind()
+	return tr, nil
+}
+
+// ropeTables is pkg/model's: cos and sin of pos*theta^(-2i/hd), (maxT, hd/2), computed in
+// float64 and rounded once.
+func ropeTables(maxT, hd int, theta float64) (cos, sin []float32) {
+	h := hd / 2
+	cos = make([]float32, maxT*h)
+	sin = make([]float32, maxT*h)
+	for i := 0; i < h; i++ {
+		inv := math.Pow(theta, -float64(2*i)/float64(hd))
+		for p := 0; p < maxT; p++ {
+			s, c := math.Sincos(float64(p) * inv)
+			cos[p*h+i] = float32(c)
+			sin[p*h+i] = float32(s)
+		}
+	}
+	return cos, sin
+}
+
+// resolveOffsets finds every tensor's offset in the arena by its Hugging Face name (the
+// model's layout: q, k, v adjacent, and gate, up adjacent, for Llama).
+func (tr *trainer) resolveOffsets() error {
+	arena := tr.m.ParamArena()
+	base := uintptr(unsafe.Pointer(&arena[0]))
+	var missing []string
+	off := func(name string) int64 {
+		p := tr.m.Param(name)
+		if p == nil {
+			missing = append(missing, name)
+			return -1
+		}
+		return int64(uintptr(unsafe.Pointer(&p.Data[0]))-base) / 4
+	}
+	c := tr.cfg
+	tr.layers = make([]layerOffs, c.NLayer)
+	tr.wpe, tr.lnfb = -1, -1
+	switch c.Arch {
+	case model.ArchGPT2:
+		tr.wte = off("transformer.wte.weight")
+		tr.wpe = off("transformer.wpe.weight")
+		for l := range tr.layers {
+			p := fmt.Sprintf("transformer.h.%d.", l)
+			tr.layers[l] = layerOffs{
+				ln1w: off(p + "ln_1.weight"), ln1b: off(p + "ln_1.bias"),
+				wqkv: off(p + "attn.c_attn.weight"), bqkv: off(p + "attn.c_attn.bias"),
+				wo: off(p + "attn.c_proj.weight"), bo: off(p + "attn.c_proj.bias"),
+				ln2w: off(p + "ln_2.weight"), ln2b: off(p + "ln_2.bias"),
+				wfc: off(p + "mlp.c_fc.weight"), bfc: off(p + "mlp.c_fc.bias"),
+				wproj: off(p + "mlp.c_proj.weight"), bproj: off(p + "mlp.c_proj.bias"),
+			}
+		}
+		tr.lnfw, tr.lnfb = off("transformer.ln_f.weight"), off("transformer.ln_f.bias")
+		tr.head = tr.wte
+	case model.ArchLlama:
+		tr.wte = off("model.embed_tokens.weight")
+		for l := range tr.layers {
+			p := fmt.Sprintf("model.layers.%d.", l)
+			lo := layerOffs{
+				ln1w: off(p + "input_layernorm.weight"), ln1b: -1,
+				wqkv: off(p + "self_attn.q_proj.weight"), bqkv: -1,
+				wo: off(p + "self_attn.o_proj.weight"), bo: -1,
+				ln2w: off(p + "post_attention_layernorm.weight"), ln2b: -1,
+				wfc: off(p + "mlp.gate_proj.weight"), bfc: -1,
+				wproj: off(p + "mlp.down_proj.weight"), bproj: -1,
+			}
+			hd := int64(c.HeadDim())
+			if k := off(p + "self_attn.k_proj.weight"); k != lo.wqkv+int64(c.NHead)*hd*int64(c.DModel) {
+				return fmt.Errorf("cuda: layer %d: q, k, v projections are not adjacent in the arena", l)
+			}
+			if u := off(p + "mlp.up_proj.weight"); u != lo.wfc+int64(c.DFF)*int64(c.DModel) {
+				return fmt.Errorf("cuda: layer %d: gate and up projections are not adjacent in the arena", l)
+			}
+			tr.layers[l] = lo
+		}
+		tr.lnfw = off("model.norm.weight")
+		tr.head = tr.wte
+		if !c.TieEmbeddings {
+			tr.head = off("lm_head.weight")
+		}
+	default:
+		return fmt.Errorf("cuda: unsupported architecture %q", c.Arch)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("cuda: model has no tensor %v", missing)
+	}
+	return nil
+}
+
+// w is the address of the T weight copy at element offset off (0 for absent tensors).
+func (tr *trainer) w(off int64) cu.DevicePtr {
+	if off < 0 {
+		return 0
+	}
+	return tr.wT + cu.DevicePtr(off*tr.t.size())
+}
+
+// g is the address of the float32 gradient at element offset off (0 for absent tensors).
+func (tr *trainer) g(off int64) cu.DevicePtr {
+	if off < 0 {
+		return 0
+	}
+	return tr.grad + cu.DevicePtr(off*4)
+}
+
+func (tr *trainer) kernel(name string) string { return name + tr.t.suffix() }
+
+func (tr *trainer) Device() string { return tr.d.describe() }
+
+func (tr *trainer) Steps() int64 { return tr.steps }
+
+func (tr *trainer) Upload() error {
+	d := tr.d
+	d.bind()
+	defer d.unbind()
+	arena := tr.m.ParamArena()
+	d.upload(tr.master, unsafe.Pointer(&arena[0]), tr.P*4)
+	if tr.t == bf16 {
+		d.launch1("f32_to_bf16", tr.P, tr.wT, tr.master, tr.P)
+	}
+	d.sync()
+	return d.err()
+}
+
+func (tr *trainer) Download(grads bool) error {
+	d := tr.d
+	d.bind()
+	defer d.unbind()
+	d.download(unsafe.Pointer(&tr.m.ParamArena()[0]), tr.master, tr.P*4)
+	if grads {
+		if tr.grad == 0 {
+			return fmt.Errorf("cuda: an inference-only trainer has no gradients")
+		}
+		d.download(unsafe.Pointer(&tr.m.GradArena()[0]), tr.grad, tr.P*4)
+	}
+	return d.err()
+}
+
+func (tr *trainer) ZeroGrad() error {
+	d := tr.d
+	d.bind()
+	defer d.unbind()
+	if tr.grad == 0 {
+		return fmt.Errorf("cuda: an inference-only trainer has no gradients")
+	}
+	d.zero(tr.grad, tr.P*4)
+	return d.err()
+}
+
+func (tr *trainer) Close() error {
+	d := tr.d
+	d.bind()
+	defer d.unbind()
+	tr.freeActs()
+	for _, p := range []cu.DevicePtr{tr.grad, tr.adamM, tr.adamV, tr.ropeCos, tr.ropeSin, tr.partial, tr.scalar} {
+		d.free(p)
+	}
+	if tr.wT != tr.master {
+		d.free(tr.wT)
+	}
+	d.free(tr.master)
+	tr.master, tr.wT, tr.grad, tr.adamM, tr.adamV = 0, 0, 0, 0, 0
+	return d.err()
+}
+
+func (tr *trainer) freeActs() {
+	for _, p := range tr.arena {
+		tr.d.free(p)
+	}
+	tr.arena = tr.arena[:0]
+	tr.capN = 0
+}
+
+// plan allocates the activations for N tokens (grown, never shrunk), like pkg/model's
+// Workspace.plan: every layer's activations, the final norm, the logits (N, V) and the
+// backward scratch.
+func (tr *trainer) plan(N int) {
+	if N > tr.capN {
+		tr.freeActs()
+		tr.capN = N + N/8
+	}
+	c := tr.cfg
+	n := int64(tr.capN)
+	C, V, F := int64(c.DModel), int64(c.VocabSize), int64(c.DFF)
+	NH, NKV, hd := int64(c.NHead), int64(c.NKVHead), int64(c.HeadDim())
+	Q, O, FC := (NH+2*NKV)*hd, NH*hd, F
+	if c.Arch == model.ArchLlama {
+		FC = 2 * F
+	}
+	fresh := len(tr.arena) == 0
+	i := 0
+	// take returns the i-th buffer of the fixed allocation order (allocating it the first
+	// time), elems elements of type t.
+	take := func(elems int64, t dtype) cu.DevicePtr {
+		if fresh {
+			tr.arena = append(tr.arena, tr.d.alloc(elems*t.size()))
+		}
+		p := tr.arena[i]
+		i++
+		return p
+	}
+	T := tr.t
+	tr.la = tr.la[:0]
+	for l := 0; l < c.NLayer; l++ {
+		var a acts
+		a.res, a.ln, a.qkv, a.att = take(n*C, T), take(n*C, T), take(n*Q, T), take(n*O, T)
+		a.mid, a.ln2, a.fc, a.act = take(n*C, T), take(n*C, T), take(n*FC, T), take(n*F, T)
+		a.lnMean, a.lnRstd, a.lse = take(n, f32), take(n, f32), take(n*NH, f32)
+		a.ln2Mean, a.ln2Rstd = take(n, f32), take(n, f32)
+		tr.la = append(tr.la, a)
+	}
+	tr.resL, tr.lnf, tr.logits = take(n*C, T), take(n*C, T), take(n*V, T)
+	tr.lnfMean, tr.lnfRstd, tr.lse, tr.logp, tr.dlogp = take(n, f32), take(n, f32), take(n, f32), take(n, f32), take(n, f32)
+	tr.tokens, tr.pos, tr.target = take(n, f32), take(n, f32), take(n, f32) // int32, same size
+	tr.groups = take(3*(n/attnRows+n), f32)                                 // at most N/ROWS + nseq groups, nseq <= N
+	if !tr.opts.Inference {
+		tr.D = take(n*NH, f32)
+		tr.dres, tr.dln, tr.dqkv, tr.datt = take(n*C, T), take(n*C, T), take(n*Q, T), take(n*O, T)
+		tr.dfc, tr.dact, tr.dlnf = take(n*FC, T), take(n*F, T), take(n*C, T)
+	}
+	tr.N = N
+}
+
+// bindBatch uploads tokens, positions, next-token targets (-1 at sequence ends) and the
+// attention row groups of b.
+func (tr *trainer) bindBatch(b model.Batch) {
+	N := len(b.Tokens)
+	pos := make([]int32, N)
+	target := make([]int32, N)
+	var groups []int32
+	for i := 0; i+1 < len(b.Starts); i++ {
+		s0, T := b.Starts[i], b.Starts[i+1]-b.Starts[i]
+		for t := 0; t < T; t++ {
+			pos[s0+t] = int32(t)
+			target[s0+t] = -1
+			if t+1 < T {
+				target[s0+t] = b.Tokens[s0+t+1]
+			}
+		}
+		for r0 := 0; r0 < T; r0 += attnRows {
+			groups = append(groups, int32(s0), int32(T), int32(r0))
+		}
+	}
+	tr.nGroups = len(groups) / 3
+	d := tr.d
+	d.upload(tr.tokens, unsafe.Pointer(&b.Tokens[0]), int64(N)*4)
+	d.upload(tr.pos, unsafe.Pointer(&pos[0]), int64(N)*4)
+	d.upload(tr.target, unsafe.Pointer(&target[0]), int64(N)*4)
+	if len(groups) > 0 {
+		d.upload(tr.groups, unsafe.Pointer(&groups[0]), int64(len(groups))*4)
+	}
+}
+
+// matmulForward: out (N, OC) = inp (N, IC) · W (+ bias), W a Conv1D (IC, OC) weight
+// (outIn false, GPT-2) or a Linear (OC, IC) one (outIn true, Llama); accumulate adds the
+// product to out (the residual stream).
+func (tr *trainer) matmulForward(out, inp cu.DevicePtr, w, bias int64, N, IC, OC int, outIn, accumulate bool) {
+	var beta float32
+	if accumulate {
+		beta = 1
+	}
+	if outIn {
+		tr.d.gemm(false, true, N, OC, IC, 1, inp, IC, tr.w(w), IC, beta, out, OC, tr.t, tr.t, tr.opts.OwnGEMM)
+	} else {
+		tr.d.gemm(false, false, N, OC, IC, 1, inp, IC, tr.w(w), OC, beta, out, OC, tr.t, tr.t, tr.opts.OwnGEMM)
+	}
+	if bias >= 0 {
+		tr.d.launch1(tr.kernel("bias_add"), int64(N)*int64(OC), out, tr.w(bias), int32(N), int32(OC))
+	}
+}
+
+// matmulBackward, for out = inp·W + bias: writes dinp (N, IC) = dout·W^T and ADDS
+// inp^T·dout into dW and the column sums of dout into dbias (float32 gradients).
+func (tr *trainer) matmulBackward(dinp, dout, inp cu.DevicePtr, w, bias int64, N, IC, OC int, outIn bool) {
+	d, T, own := tr.d, tr.t, tr.opts.OwnGEMM
+	if outIn {
+		d.gemm(false, false, N, IC, OC, 1, dout, OC, tr.w(w), IC, 0, dinp, IC, T, T, own)
+		d.gemm(true, false, OC, IC, N, 1, dout, OC, inp, IC, 1, tr.g(w), IC, T, f32, own)
+	} else {
+		d.gemm(false, true, N, IC, OC, 1, dout, OC, tr.w(w), OC, 0, dinp, IC, T, T, own)
+		d.gemm(true, false, IC, OC, N, 1, inp, IC, dout, OC, 1, tr.g(w), OC, T, f32, own)
+	}
+	if bias >= 0 {
+		d.launch(tr.kernel("colsum"), [3]int{(OC + 31) / 32, 1, 1}, [3]int{32, 8, 1}, 0, tr.g(bias), dout, int32(N), int32(OC))
+	}
+}
+
+// normForward: out = norm(inp) with weight w (and bias b for LayerNorm).
+func (tr *trainer) normForward(out, mean, rstd, inp cu.DevicePtr, w, b int64, N int) {
+	C := tr.cfg.DModel
+	grid := [3]int{(N + 7) / 8, 1, 1}
+	eps := float32(tr.cfg.NormEps)
+	if tr.cfg.Arch == model.ArchLlama {
+		tr.d.launch(tr.kernel("rmsnorm_fwd"), grid, [3]int{256, 1, 1}, 0, out, rstd, inp, tr.w(w), int32(N), int32(C), eps)
+	} else {
+		tr.d.launch(tr.kernel("layernorm_fwd"), grid, [3]int{256, 1, 1}, 0, out, mean, rstd, inp, tr.w(w), tr.w(b), int32(N), int32(C), eps)
+	}
+}
+
+// normBackward ADDS the input gradient into dinp and the weight (and bias) gradients.
+func (tr *trainer) normBackward(dinp, dout, inp, mean, rstd cu.DevicePtr, w, b int64, N int) {
+	C := tr.cfg.DModel
+	blocks := min((N+7)/8, 1024)
+	if tr.cfg.Arch == model.ArchLlama {
+		tr.d.launch(tr.kernel("rmsnorm_bwd"), [3]int{blocks, 1, 1}, [3]int{256, 1, 1}, C*4, dinp, tr.g(w), dout, inp, tr.w(w), rstd, int32(N), int32(C))
+	} else {
+		tr.d.launch(tr.kernel("layernorm_bwd"), [3]int{blocks, 1, 1}, [3]int{256, 1, 1}, 2*C*4, dinp, tr.g(w), tr.g(b), dout, inp, tr.w(w), mean, rstd, int32(N), int32(C))
+	}
+}
+
+func (tr *trainer) attnSmem(bwd bool) int {
+	hd := tr.cfg.HeadDim()
+	if bwd {
+		return ((2*attnTile+2*attnRows)*(hd+1) + 2*attnTile) * 4
+	}
+	return (2*attnTile + attnRows) * (hd + 1) * 4
+}
+
+func (tr *trainer) Forward(b model.Batch) ([]float32, error) {
+	if err := tr.m.CheckBatch(b); err != nil {
+		return nil, err
+	}
+	if tr.cfg.HeadDim() > 256 {
+		return nil, fmt.Errorf("cuda: head size %d is over the attention kernel's 256", tr.cfg.HeadDim())
+	}
+	d := tr.d
+	d.bind()
+	defer d.unbind()
+	tr.forwardOK = false
+	N := len(b.Tokens)
+	if N == 0 {
+		return nil, nil
+	}
+	tr.plan(N)
+	tr.bindBatch(b)
+	c := tr.cfg
+	C, V, F := c.DModel, c.VocabSize, c.DFF
+	NH, NKV, hd := c.NHead, c.NKVHead, c.HeadDim()
+	Q, O := (NH+2*NKV)*hd, NH*hd
+	llama := c.Arch == model.ArchLlama
+	n := int64(N)
+	d.launch1(tr.kernel("encoder_fwd"), n*int64(C), tr.la[0].res, tr.tokens, tr.pos, tr.w(tr.wte), tr.w(tr.wpe), int32(N), int32(C))
+	for l := 0; l < c.NLayer; l++ {
+		a, lo := &tr.la[l], &tr.layers[l]
+		out := tr.resL
+		if l+1 < c.NLayer {
+			out = tr.la[l+1].res
+		}
+		tr.normForward(a.ln, a.lnMean, a.lnRstd, a.res, lo.ln1w, lo.ln1b, N)
+		tr.matmulForward(a.qkv, a.ln, lo.wqkv, lo.bqkv, N, C, Q, llama, false)
+		if llama {
+			d.launch1(tr.kernel("rope"), n*int64((NH+NKV)*hd/2), a.qkv, tr.pos, tr.ropeCos, tr.ropeSin, int32(N), int32(Q), int32(NH+NKV), int32(hd), float32(1))
+		}
+		d.launch(tr.kernel("attn_fwd"), [3]int{tr.nGroups, NH, 1}, [3]int{32 * attnRows, 1, 1}, tr.attnSmem(false),
+			a.att, a.lse, a.qkv, tr.groups, int32(NH), int32(NKV), int32(hd))
+		d.copyD(a.mid, a.res, n*int64(C)*tr.t.size())
+		tr.matmulForward(a.mid, a.att, lo.wo, lo.bo, N, O, C, llama, true)
+		tr.normForward(a.ln2, a.ln2Mean, a.ln2Rstd, a.mid, lo.ln2w, lo.ln2b, N)
+		if llama {
+			tr.matmulForward(a.fc, a.ln2, lo.wfc, -1, N, C, 2*F, true, false)
+			d.launch1(tr.kernel("swiglu_fwd"), n*int64(F), a.act, a.fc, int32(N), int32(F))
+		} else {
+			tr.matmulForward(a.fc, a.ln2, lo.wfc, lo.bfc, N, C, F, false, false)
+			d.launch1(tr.kernel("gelu_fwd"), n*int64(F), a.act, a.fc, n*int64(F))
+		}
+		d.copyD(out, a.mid, n*int64(C)*tr.t.size())
+		tr.matmulForward(out, a.act, lo.wproj, lo.bproj, N, F, C, llama, true)
+	}
+	tr.normForward(tr.lnf, tr.lnfMean, tr.lnfRstd, tr.resL, tr.lnfw, tr.lnfb, N)
+	d.gemm(false, true, N, V, C, 1, tr.lnf, C, tr.w(tr.head), C, 0, tr.logits, V, tr.t, tr.t, tr.opts.OwnGEMM)
+	d.launch(tr.kernel("logprob_fwd"), [3]int{N, 1, 1}, [3]int{256, 1, 1}, 0, tr.logp, tr.lse, tr.logits, tr.target, int32(N), int32(V))
+	if cap(tr.logpHost) < N {
+		tr.logpHost = make([]float32, N)
+	}
+	tr.logpHost = tr.logpHost[:N]
+	d.download(unsafe.Pointer(&tr.logpHost[0]), tr.logp, n*4)
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	tr.forwardOK = true
+	return tr.logpHost, nil
+}
+
+func (tr *trainer) Logits() ([]float32, error) {
+	if !tr.forwardOK {
+		return nil, fmt.Errorf("cuda: Logits needs a Forward (and no Backward since)")
+	}
+	d := tr.d
+	d.bind()
+	defer d.unbind()
+	n := int64(tr.N) * int64(tr.cfg.VocabSize)
+	out := make([]float32, n)
+	if tr.t == f32 {
+		d.download(unsafe.Pointer(&out[0]), tr.logits, n*4)
+	} else {
+		tmp := d.alloc(n * 4)
+		d.launch1("bf16_to_f32", n, tmp, tr.logits, n)
+		d.download(unsafe.Pointer(&out[0]), tmp, n*4)
+		d.free(tmp)
+	}
+	return out, d.err()
+}
+
+func (tr *trainer) Backward(dlogp []float32) error {
+	if tr.opts.Inference {
+		return fmt.Errorf("cuda: Backward on an inference-only trainer")
+	}
+	if !tr.forwardOK {
+		return fmt.Errorf("cuda: Backward needs a Forward as the last call")
+	}
+	N := tr.N
+	if len(dlogp) != N {
+		return fmt.Errorf("cuda: Backward got %d dlogp values for %d packed tokens", len(dlogp), N)
+	}
+	d := tr.d
+	d.bind()
+	defer d.unbind()
+	tr.forwardOK = false
+	c := tr.cfg
+	C, V, F := c.DModel, c.VocabSize, c.DFF
+	NH, NKV, hd := c.NHead, c.NKVHead, c.HeadDim()
+	Q, O := (NH+2*NKV)*hd, NH*hd
+	llama := c.Arch == model.ArchLlama
+	n := int64(N)
+	T, own := tr.t, tr.opts.OwnGEMM
+	d.upload(tr.dlogp, unsafe.Pointer(&dlogp[0]), n*4)
+	// dlogits in place of the logits, then the lm head: dlnf = dlogits·head,
+	// dhead += dlogits^T·lnf.
+	d.launch(tr.kernel("logprob_bwd"), [3]int{N, 1, 1}, [3]int{256, 1, 1}, 0, tr.logits, tr.lse, tr.dlogp, tr.target, int32(N), int32(V))
+	d.gemm(false, false, N, C, V, 1, tr.logits, V, tr.w(tr.head), C, 0, tr.dlnf, C, T, T, own)
+	d.gemm(true, false, V, C, N, 1, tr.logits, V, tr.lnf, C, 1, tr.g(tr.head), C, T, f32, own)
+	d.zero(tr.dres, n*int64(C)*T.size())
+	tr.normBackward(tr.dres, tr.dlnf, tr.resL, tr.lnfMean, tr.lnfRstd, tr.lnfw, tr.lnfb, N)
+	for l := c.NLayer - 1; l >= 0; l-- {
+		a, lo := &tr.la[l], &tr.layers[l]
+		// MLP: out = mid + act·Wproj (+ b).
+		tr.matmulBackward(tr.dact, tr.dres, a.act, lo.wproj, lo.bproj, N, F, C, llama)
+		if llama {
+			d.launch1(tr.kernel("swiglu_bwd"), n*int64(F), tr.dfc, a.fc, tr.dact, int32(N), int32(F))
+			tr.matmulBackward(tr.dln, tr.dfc, a.ln2, lo.wfc, -1, N, C, 2*F, true)
+		} else {
+			d.launch1(tr.kernel("gelu_bwd"), n*int64(F), tr.dfc, a.fc, tr.dact, n*int64(F))
+			tr.matmulBackward(tr.dln, tr.dfc, a.ln2, lo.wfc, lo.bfc, N, C, F, false)
+		}
+		tr.normBackward(tr.dres, tr.dln, a.mid, a.ln2Mean, a.ln2Rstd, lo.ln2w, lo.ln2b, N)
+		// Attention: mid = res + att·Wo (+ b).
+		tr.matmulBackward(tr.datt, tr.dres, a.att, lo.wo, lo.bo, N, O, C, llama)
+		d.launch(tr.kernel("attn_bwd_dot"), [3]int{int((n*int64(NH)*32 + 255) / 256), 1, 1}, [3]int{256, 1, 1}, 0,
+			tr.D, tr.datt, a.att, int32(N), int32(NH), int32(hd))
+		d.launch(tr.kernel("attn_bwd_dq"), [3]int{tr.nGroups, NH, 1}, [3]int{32 * attnRows, 1, 1}, tr.attnSmem(true),
+			tr.dqkv, tr.datt, a.qkv, a.lse, tr.D, tr.groups, int32(NH), int32(NKV), int32(hd))
+		d.launch(tr.kernel("attn_bwd_dkdv"), [3]int{tr.nGroups, NKV, 1}, [3]int{32 * attnRows, 1, 1}, tr.attnSmem(true),
+			tr.dqkv, tr.datt, a.qkv, a.lse, tr.D, tr.groups, int32(NH), int32(NKV), int32(hd))
+		if llama {
+			d.launch1(tr.kernel("rope"), n*int64((NH+NKV)*hd/2), tr.dqkv, tr.pos, tr.ropeCos, tr.ropeSin, int32(N), int32(Q), int32(NH+NKV), int32(hd), float32(-1))
+		}
+		tr.matmulBackward(tr.dln, tr.dqkv, a.ln, lo.wqkv, lo.bqkv, N, C, Q, llama)
+		tr.normBackward(tr.dres, tr.dln, a.res, a.lnMean, a.lnRstd, lo.ln1w, lo.ln1b, N)
+	}
+	d.launch1(tr.kernel("encoder_bwd"), n*int64(C), tr.g(tr.wte), tr.g(tr.wpe), tr.dres, tr.tokens, tr.pos, int32(N), int32(C))
+	d.sync()
+	return d.err()
+}
+
+// gradNorm is the global L2 norm of the gradient arena (float64 sums in a fixed order).
+func (tr *trainer) gradNorm() float64 {
+	d := tr.d
+	blocks := int(min((tr.P+255)/256, 1024))
+	d.launch("sumsq_partial", [3]int{blocks, 1, 1}, [3]int{256, 1, 1}, 0, tr.partial, tr.grad, tr.P)
+	d.launch("sum_f64", [3]int{1, 1, 1}, [3]int{256, 1, 1}, 0, tr.scalar, tr.partial, int32(blocks))
+	var s float64
+	d.download(unsafe.Pointer(&s), tr.scalar, 8)
+	return math.Sqrt(s)
+}
+
+func (tr *trainer) Step(lr, maxNorm float64) (float64, error) {
+	if tr.opts.Inference {
+		return 0, fmt.Errorf("cuda: Step on an inference-only trainer")
+	}
+	d := tr.d
+	d.bind()
+	defer d.unbind()
+	tr.allocMoments()
+	norm := tr.gradNorm()
+	gscale := float32(1)
+	if maxNorm > 0 && norm > maxNorm {
+		gscale = float32(maxNorm / (norm + 1e-6))
+	}
+	o := tr.opts
+	tr.steps++
+	t := float64(tr.steps)
+	bc1 := 1 - math.Pow(o.Beta1, t)
+	bc2sqrt := float32(math.Sqrt(1 - math.Pow(o.Beta2, t)))
+	stepSize := float32(lr / bc1)
+	b1, b2 := float32(o.Beta1), float32(o.Beta2)
+	a1, a2 := float32(1-o.Beta1), float32(1-o.Beta2)
+	eps := float32(o.Eps)
+	arena := tr.m.ParamArena()
+	base := uintptr(unsafe.Pointer(&arena[0]))
+	for _, p := range tr.m.Params() {
+		off := int64(uintptr(unsafe.Pointer(&p.Data[0]))-base) / 4
+		n := int64(len(p.Data))
+		decay := float32(1)
+		if p.Decay && o.WeightDecay != 0 {
+			decay = float32(1 - lr*o.WeightDecay)
+		}
+		var cp cu.DevicePtr
+		if tr.t == bf16 {
+			cp = tr.wT + cu.DevicePtr(off*2)
+		}
+		at := cu.DevicePtr(off * 4)
+		d.launch1(tr.kernel("adamw"), n, tr.master+at, cp, tr.grad+at, tr.adamM+at, tr.adamV+at, n,
+			gscale, decay, b1, b2, a1, a2, bc2sqrt, eps, stepSize)
+	}
+	d.sync()
+	return norm, d.err()
+}
+
+func (tr *trainer) allocMoments() {
+	if tr.adamM == 0 {
+		tr.adamM, tr.adamV = tr.d.alloc(tr.P*4), tr.d.alloc(tr.P*4)
+		tr.d.zero(tr.adamM, tr.P*4)
+		tr.d.zero(tr.adamV, tr.P*4)
+	}
+}
+
+func (tr *trainer) Moments() (m, v []float32, err error) {
+	d := tr.d
+	d.bind()
+	defer d.unbind()
+	m, v = make([]float32, tr.P), make([]float32, tr.P)
+	if tr.adamM != 0 {
+		d.download(unsafe.Pointer(&m[0]), tr.adamM, tr.P*4)
+		d.download(unsafe.Pointer(&v[0]), tr.adamV, tr.P*4)
+	}
+	return m, v, d.err()
+}
+
+func (tr *trainer) SetMoments(m, v []float32, step int64) error {
+	if int64(len(m)) != tr.P || int64(len(v)) != tr.P {
+		return fmt.Errorf("cuda: SetMoments got %d and %d values for %d parameters", len(m), len(v), tr.P)
+	}
+	if tr.opts.Inference {
+		return fmt.Errorf("cuda: SetMoments on an inference-only trainer")
+	}
+	d := tr.d
+	d.bind()
+	defer d.unbind()
+	tr.allocMoments()
+	d.upload(tr.adamM, unsafe.Pointer(&m[0]), tr.P*4)
+	d.upload(tr.adamV, unsafe.Pointer(&v[0]), tr.P*4)
+	tr.steps = step
+	return d.err()
+}
