@@ -37,7 +37,7 @@ func sgemmBlocked(kn *kernel, workers int, transA, transB bool, m, n, k int, alp
 		want = 3 * workers
 	}
 	ppt := (pl.npn + want - 1) / want
-	if minP := (256 + nr - 1) / nr; ppt < minP {
+	if minP := (128 + nr - 1) / nr; ppt < minP {
 		ppt = minP
 	}
 	if maxP := kn.nc / nr; ppt > maxP {
