@@ -209,6 +209,18 @@ func packA(dst []float32, transA bool, a []float32, lda, i0, h, k int, kn *kerne
 		return
 	}
 	if h == mr && mr == 12 {
+		if kn.packAN12 != nil && k >= 16 {
+			k16 := k / 16
+			_ = a[(i0+11)*lda+16*k16-1] // the last element read
+			kn.packAN12(k16, &a[i0*lda], lda, &dst[:12*k][0])
+			for i := 0; i < 12; i++ {
+				row := a[(i0+i)*lda : (i0+i)*lda+k]
+				for p := 16 * k16; p < k; p++ {
+					dst[p*12+i] = row[p]
+				}
+			}
+			return
+		}
 		packA12(dst, a, lda, i0, k)
 		return
 	}

@@ -340,7 +340,7 @@ func TestPackAsm(t *testing.T) {
 	r := rand.New(rand.NewSource(8))
 	for _, kn := range kernels {
 		plain := *kn
-		plain.packBT16, plain.packBN32, plain.packAT12 = nil, nil, nil
+		plain.packBT16, plain.packBN32, plain.packAT12, plain.packAN12 = nil, nil, nil, nil
 		for _, trans := range []bool{false, true} {
 			for _, kcb := range []int{1, 3, 15, 16, 17, 40, 256} {
 				for _, cols := range []int{1, 15, 16, 17, 32, 33, 64, 100} {

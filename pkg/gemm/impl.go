@@ -35,6 +35,9 @@ type kernel struct {
 	// packAT12, if not nil (mr = 12 only), packs one full panel of a transposed A:
 	// dst[p*12+i] = src[p*lda+i] for p < k, i < 12.
 	packAT12 func(k int, src *float32, lda int, dst *float32)
+	// packAN12, if not nil (mr = 12 only), packs one full panel of A as stored:
+	// dst[p*12+i] = src[i*lda+p] for p < 16*k16, i < 12.
+	packAN12 func(k16 int, src *float32, lda int, dst *float32)
 }
 
 var goKernel = &kernel{name: "go", mr: 4, nr: 4, kc: 256, mc: 128, nc: 512, fn: sgemmKernelGo}

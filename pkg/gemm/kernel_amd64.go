@@ -17,7 +17,7 @@ func asmKernels() []*kernel {
 	var ks []*kernel
 	if cpu.X86.HasAVX512F {
 		ks = append(ks, &kernel{name: "avx512", mr: 12, nr: 32, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX512, gemv: gemvAVX512, fewRows: fewRowsAVX512,
-			packBT16: packBT16, packBN32: packBN32, packAT12: packAT12})
+			packBT16: packBT16, packBN32: packBN32, packAT12: packAT12, packAN12: packAN12})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, &kernel{name: "avx2", mr: 6, nr: 16, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX2})
@@ -30,6 +30,9 @@ func saxpy4(n16 int, a *float32, b0, b1, b2, b3 *float32, out *float32)
 
 //go:noescape
 func saxpy1(n16 int, a *float32, b0 *float32, out *float32)
+
+//go:noescape
+func packAN12(k16 int, src *float32, lda int, dst *float32)
 
 //go:noescape
 func packBN32(k int, src *float32, ldb int, dst *float32)

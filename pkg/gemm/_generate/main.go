@@ -39,7 +39,8 @@ func main() {
 	genAxpy(&sb, "saxpy4", 4)
 	genAxpy(&sb, "saxpy1", 1)
 	genDot4(&sb)
-	genPackBT16(&sb)
+	genTranspose16(&sb, "packBT16", 16)
+	genTranspose16(&sb, "packAN12", 12)
 	genAxpyRows(&sb, "saxpy4r4", 4)
 	genAxpyRows(&sb, "saxpy4r1", 1)
 	genDot4x4(&sb)
@@ -233,16 +234,25 @@ func gen(sb *strings.Builder, s spec) {
 	p("RET")
 }
 
-// genPackBT16 writes packBT16, which packs 16 columns of a transposed B for the 32-wide
-// AVX-512 tile: for p < 16*k16 and j < 16, dst[p*32+j] = src[j*ldb+p]. Each 16×16 block is
-// transposed in registers (unpack ps, unpack pd, then two rounds of 128-bit lane shuffles).
-func genPackBT16(sb *strings.Builder) {
+// genTranspose16 writes a packing routine that transposes rows of 16*k16 floats (AVX-512),
+// each 16×16 block in registers (unpack ps, unpack pd, then two rounds of 128-bit lane
+// shuffles):
+//
+//	packBT16 (rows = 16): 16 columns of a transposed B for the 32-wide tile,
+//	  dst[p*32+j] = src[j*ldb+p] for p < 16*k16, j < 16;
+//	packAN12 (rows = 12): one 12-row panel of A as stored,
+//	  dst[p*12+i] = src[i*lda+p] for p < 16*k16, i < 12 (rows 12..15 of the block repeat row 11).
+func genTranspose16(sb *strings.Builder, name string, rows int) {
 	p := func(format string, args ...any) { fmt.Fprintf(sb, "\t"+format+"\n", args...) }
-	fmt.Fprintf(sb, "\n// func packBT16(k16 int, src *float32, ldb int, dst *float32)\n")
-	fmt.Fprintf(sb, "TEXT ·packBT16(SB), NOSPLIT, $0-32\n")
+	ld, outStride := "ldb", 128
+	if rows == 12 {
+		ld, outStride = "lda", 48
+	}
+	fmt.Fprintf(sb, "\n// func %s(k16 int, src *float32, %s int, dst *float32)\n", name, ld)
+	fmt.Fprintf(sb, "TEXT ·%s(SB), NOSPLIT, $0-32\n", name)
 	p("MOVQ k16+0(FP), CX")
 	p("MOVQ src+8(FP), SI")
-	p("MOVQ ldb+16(FP), R8")
+	p("MOVQ %s+16(FP), R8", ld)
 	p("SHLQ $2, R8")
 	p("MOVQ dst+24(FP), DI")
 	p("LEAQ (R8)(R8*2), R9")  // 3*ldb
@@ -250,6 +260,9 @@ func genPackBT16(sb *strings.Builder) {
 	p("LEAQ (R9)(R8*4), R11") // 7*ldb
 	p("LEAQ (SI)(R8*8), R12") // row 8
 	addr := func(r int) string {
+		if r >= rows {
+			r = rows - 1
+		}
 		base := "SI"
 		if r >= 8 {
 			base = "R12"
@@ -274,9 +287,9 @@ func genPackBT16(sb *strings.Builder) {
 		}
 	}
 	z := func(i int) string { return fmt.Sprintf("Z%d", i) }
-	fmt.Fprintf(sb, "packbt_loop:\n")
+	fmt.Fprintf(sb, "%s_loop:\n", name)
 	p("TESTQ CX, CX")
-	p("JE packbt_done")
+	p("JE %s_done", name)
 	for r := 0; r < 16; r++ {
 		p("VMOVUPS %s, %s", addr(r), z(r))
 	}
@@ -305,15 +318,21 @@ func genPackBT16(sb *strings.Builder) {
 		p("VSHUFF32X4 $0x88, Z19, Z17, Z22")
 		p("VSHUFF32X4 $0xDD, Z19, Z17, Z23")
 		for L := 0; L < 4; L++ {
-			p("VMOVUPS Z%d, %d(DI)", 20+L, (4*L+c)*128)
+			if rows == 16 {
+				p("VMOVUPS Z%d, %d(DI)", 20+L, (4*L+c)*outStride)
+			} else {
+				p("VMOVUPS Y%d, %d(DI)", 20+L, (4*L+c)*outStride)
+				p("VEXTRACTF32X4 $2, Z%d, X24", 20+L)
+				p("VMOVUPS X24, %d(DI)", (4*L+c)*outStride+32)
+			}
 		}
 	}
 	p("ADDQ $64, SI")
 	p("ADDQ $64, R12")
-	p("ADDQ $2048, DI")
+	p("ADDQ $%d, DI", 16*outStride)
 	p("DECQ CX")
-	p("JMP packbt_loop")
-	fmt.Fprintf(sb, "packbt_done:\n")
+	p("JMP %s_loop", name)
+	fmt.Fprintf(sb, "%s_done:\n", name)
 	p("VZEROUPPER")
 	p("RET")
 }
