@@ -9,7 +9,7 @@ LDFLAGS  := -X $(PKG)/pkg/cliutil.Version=$(VERSION) -X $(PKG)/pkg/cliutil.Commi
 TOOLS    := $(notdir $(wildcard tools/cpo-*))
 FUZZTIME ?= 60s
 
-.PHONY: all build test lint bench demo check-duckdb fuzz clean help
+.PHONY: all build test lint bench demo check-duckdb check-checkpoint check-tokenizer goldens deps fuzz clean help
 all: build
 
 help: ## list the targets
@@ -27,8 +27,8 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench: build ## print the benchmark tables (long; not part of CI)
-	$(GO) test -run '^$$' -bench 'Shard' -benchtime 3x ./pkg/shard
+bench: build ## every speed table, ours beside OpenBLAS/PyTorch/HF where they exist (long; not CI)
+	bash scripts/bench/all.sh
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' pkg | xargs -n1 dirname | sort -u); do \
@@ -38,6 +38,23 @@ fuzz: ## run every fuzz target for FUZZTIME each
 
 check-duckdb: build ## read shards written by the tools with DuckDB (needs npm)
 	bash scripts/duckdb/check.sh
+
+check-checkpoint: ## our checkpoints against transformers' layout and a float64 PyTorch forward
+	sh scripts/checkpoint/check_ours.sh
+
+check-tokenizer: ## ids against Hugging Face and spm_encode on ~9 MB of text (needs npm, sentencepiece)
+	cd scripts/tokenizer && npm install --no-audit --no-fund >/dev/null && ./check_large.sh
+
+goldens: ## regenerate every golden file from the independent references (PyTorch, HF tokenizers, spm)
+	/usr/bin/python3 scripts/reference/make_golden.py testdata/golden/model
+	/usr/bin/python3 scripts/reference/train_golden.py
+	/usr/bin/python3 scripts/reference/generate_golden.py
+	/usr/bin/python3 scripts/checkpoint/make_safetensors_golden.py
+	/usr/bin/python3 scripts/checkpoint/hf_checkpoints.py write
+	cd scripts/tokenizer && npm install --no-audit --no-fund >/dev/null && node gen_gpt2_goldens.js && ./gen_sp_goldens.sh && node gen_sp_hf_goldens.js
+
+deps: ## install the Debian packages the reference scripts and benchmarks use (not needed for build/test/demo)
+	apt-get update -qq && apt-get install -y -qq python3-torch python3-numpy python3-threadpoolctl libopenblas0-pthread sentencepiece nodejs npm
 
 demo: build ## the main job on the built-in default, on the CPU
 	bash pipelines/demo.sh

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# make bench: every speed figure of the project in one run, with the independent implementation
+# measured side by side in the same run where there is one, and ratios (the machines are shared,
+# so absolute times drift; ratios of interleaved runs are what to compare).
+# Long (tens of minutes on 2 cores). Sections can be picked: SECTIONS="shard train" make bench.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-bin}
+SECTIONS=${SECTIONS:-"shard tokenizer gemm model train decode negatives"}
+py=/usr/bin/python3
+has() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
+hdr() { printf '\n### %s\n\n' "$*"; }
+jget() { sed -n "s/.*\"$1\": *\([0-9.e+-]*\).*/\1/p"; }
+
+if has shard; then
+  hdr "Shards: 10 million token ids in list<int32> columns, one core (targets: read 100, write 30 Mtokens/s)"
+  GOMAXPROCS=1 go test -run '^$' -bench 'Shard' -benchtime 3x ./pkg/shard | grep -E '^Benchmark'
+fi
+if has tokenizer; then
+  hdr "Tokenizer: GPT-2 encoding MB/s, one thread, ours beside Hugging Face tokenizers and tiktoken"
+  if command -v npm >/dev/null; then (cd scripts/tokenizer && npm install --no-audit --no-fund >/dev/null 2>&1 && ./bench.sh 3); else echo "npm missing: skipped"; fi
+fi
+if has gemm; then
+  hdr "SGEMM: ours against OpenBLAS (AVX-512 kernel) on GPT-2 small's shapes"
+  bash scripts/bench/gemm_table.sh || echo "(gemm table failed: needs python3-numpy with OpenBLAS, see the script)"
+fi
+if has model; then
+  hdr "Model: forward+backward per step and peak memory"
+  go test -run '^$' -bench 'StepTiny$|StepTinyLlama|DecodeTiny' -benchtime 5x ./pkg/model | grep -E '^Benchmark'
+fi
+if has train; then
+  hdr "Training step (forward+backward+AdamW, fp32): cpo-train bench against PyTorch ($($py -c 'import torch;print(torch.__version__)' 2>/dev/null))"
+  printf '| config | batch x len | ours ms/step | PyTorch ms/step | ours/PyTorch |\n|---|---|---|---|---|\n'
+  for spec in "tiny 8 128 5" "gpt2-small 4 64 3"; do
+    set -- $spec
+    ours=$("$BIN/cpo-train" bench --model "$1" --batch "$2" --seq-len "$3" --steps "$4" --warmup 1 2>&1 | sed -n "s/.*: \([0-9.]*\) ms\/step (median.*/\1/p" | head -1)
+    theirs=$($py scripts/bench/train_torch.py --config "$1" --batch "$2" --seq-len "$3" --steps "$4" --warmup 1 | jget ms_median)
+    ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }')
+    printf '| %s | %sx%s | %s | %s | %s |\n' "$1" "$2" "$3" "${ours:--}" "${theirs:--}" "$ratio"
+  done
+  echo
+  "$BIN/cpo-train" bench --model tiny --objective mle --batch 12 --seq-len 64 --steps 5
+  "$BIN/cpo-train" bench --model tiny --objective cpo -k 12 --batch 1 --seq-len 64 --steps 5
+  "$BIN/cpo-train" bench --model tiny --objective cpo -k 12 --batch 1 --seq-len 64 --steps 5 --ref-pass
+  go test -run '^$' -bench 'CPOOverMLE|AdamW' -benchtime 10x ./pkg/train ./pkg/optim | grep -E '^Benchmark'
+fi
+if has decode; then
+  hdr "Greedy decoding of GPT-2 small (random weights), ours beside PyTorch with a KV cache"
+  "$BIN/cpo-generate" bench --model gpt2-small
+  $py scripts/bench/generate_torch.py --config gpt2-small
+fi
+if has negatives; then
+  hdr "Negatives and embedding throughput (tiny model)"
+  go test ./pkg/negatives -run '^$' -bench 'Kinds|ShardIO' -benchtime 3x | grep -E '^Benchmark'
+  go test ./pkg/embed -run '^$' -bench . -benchtime 3x | grep -E '^Benchmark'
+fi
