@@ -61,3 +61,6 @@ demo: build ## the main job on the built-in default, on the CPU
 
 clean:
 	rm -rf $(BIN) demo-out
+
+# The CUDA backend's targets (cuda, gpu-check); the default build never needs CUDA.
+include mk/cuda.mk

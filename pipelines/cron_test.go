@@ -95,3 +95,38 @@ func TestCronRunLock(t *testing.T) {
 		t.Fatalf("first run failed: %v", err)
 	}
 }
+
+// TestDollyProtocol checks that `make -n -f pipelines/dolly.mk` lays out the paper's whole
+// protocol: tokenize and split, MLE, every negative kind and the mix, ranking and reference
+// log-probs, CPO and ranked CPO, the α sweep, every decoding of Table 3, judging and scoring.
+func TestDollyProtocol(t *testing.T) {
+	out, err := exec.Command("make", "-n", "-f", "dolly.mk", "BIN=bin", "OUT=o").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n: %v\n%s", err, out)
+	}
+	s := string(out)
+	for _, want := range []string{
+		"cpo-tokenize encode", "--format dolly --test-frac 0.5", "filter --where split=train", "filter --where split=test",
+		"--objective mle", "--steps 2000",
+		"--mix bn=11", "--mix mn=11", "--mix tn=11", "--mix an=11", "--mix bn=3,mn=5,tn=3",
+		"cpo-embed", "precompute-ref",
+		"--objective cpo -m o/mle -o o/models/mixn --beta 5 --lr 1e-5 --weight-decay 0.05 --batch 64",
+		"--steps 1000", "--objective cpo-rank -m o/mle -o o/models/mixnr",
+		"--alpha 0,0.1,0.3,0.5,0.7,0.9",
+		"--strategy greedy", "--top-k 50 --top-p 1", "--top-k 50 --top-p 0.7", "--beams 2", "--beams 4", "--limit 1000",
+		"cpo-judge", "cpo-score -q --baseline mle --table-columns alpha",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("dolly.mk protocol lacks %q", want)
+		}
+	}
+	wiki, err := exec.Command("make", "-n", "-f", "wiki.mk", "BIN=bin", "OUT=w", "JUDGE=remote").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n wiki.mk: %v\n%s", err, wiki)
+	}
+	for _, want := range []string{"--format text", "--prefix-frac 0.15", "--mix bn=4", "--template wiki"} {
+		if !strings.Contains(string(wiki), want) {
+			t.Errorf("wiki.mk protocol lacks %q", want)
+		}
+	}
+}
