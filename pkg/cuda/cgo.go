@@ -42,7 +42,11 @@ static cpo_gemmex_fn cpo_gemmex;
 
 // cpo_blas_open loads the first library that opens and has the symbols, creates a handle
 // (on the current context, default stream) and returns its version, or -1 with why in err.
+// Later calls reuse the handle: a process drives one GPU.
+static int cpo_blas_version = -1;
+
 static int cpo_blas_open(const char* path, char* err, int errlen) {
+	if (cpo_blas_handle) return cpo_blas_version;  // one handle per process (one GPU)
 	const char* names[] = {path, "libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so", NULL};
 	err[0] = 0;
 	for (int i = 0; i < 5; i++) {
@@ -61,6 +65,7 @@ static int cpo_blas_open(const char* path, char* err, int errlen) {
 		cpo_blas_lib = lib;
 		cpo_blas_handle = h;
 		cpo_gemmex = gemmex;
+		cpo_blas_version = v;
 		return v;
 	}
 	return -1;

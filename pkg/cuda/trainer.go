@@ -101,11 +101,9 @@ func New(m *model.Model, opts Options) (Trainer, error) {
 	if err := d.err(); err != nil {
 		return nil, err
 	}
-	d.unbind()
 	if err := tr.Upload(); err != nil {
 		return nil, err
 	}
-	d.bind()
 	return tr, nil
 }
 
