@@ -44,7 +44,10 @@ func TestPackedEqualsAlone(t *testing.T) {
 			if e := relErr(packed, alone); e > 1e-6 {
 				t.Errorf("logp packed vs alone: relative error %.3g", e)
 			}
-			if e := relErr(packedGrad, m.GradArena()); e > 1e-6 {
+			// Gradients summed over separate backward passes add the same terms in another
+			// order than one packed pass (and the blocked GEMM splits its K sums by the batch
+			// size), so they agree to float32 rounding of the sums: the golden tolerance.
+			if e := relErr(packedGrad, m.GradArena()); e > 1e-5 {
 				t.Errorf("gradients packed vs summed over sequences: relative error %.3g", e)
 			}
 		})
