@@ -420,3 +420,39 @@ func writeBin(t testing.TB, path string, data any) {
 		t.Fatal(err)
 	}
 }
+
+// TestInference: an inference-only trainer (one block's activations, bf16 weights only)
+// gives the training trainer's logp.
+func TestInference(t *testing.T) {
+	for name, cfg := range tinyConfigs() {
+		m := tinyModel(t, cfg, 3)
+		b, _ := tinyBatch(cfg, 4)
+		for _, prec := range []Precision{Float32, BF16} {
+			full, err := New(m, Options{Precision: prec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			inf, err := New(m, Options{Precision: prec, Inference: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := full.Forward(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a = append([]float32(nil), a...)
+			c, err := inf.Forward(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := relErr(c, a); e > 1e-6 {
+				t.Errorf("%s %s: inference logp differs from training logp by %.2e", name, prec, e)
+			}
+			if err := inf.Backward(make([]float32, len(b.Tokens))); err == nil {
+				t.Errorf("%s %s: Backward on an inference-only trainer succeeded", name, prec)
+			}
+			full.Close()
+			inf.Close()
+		}
+	}
+}

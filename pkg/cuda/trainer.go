@@ -81,7 +81,10 @@ func New(m *model.Model, opts Options) (Trainer, error) {
 	}
 	d.bind()
 	defer d.unbind()
-	tr.master = d.alloc(tr.P * 4)
+	// An inference-only bf16 trainer (a frozen reference model) keeps the bf16 copy only.
+	if !(opts.Inference && tr.t == bf16) {
+		tr.master = d.alloc(tr.P * 4)
+	}
 	tr.wT = tr.master
 	if tr.t == bf16 {
 		tr.wT = d.alloc(tr.P * 2)
@@ -220,6 +223,19 @@ func (tr *trainer) Upload() error {
 	d.bind()
 	defer d.unbind()
 	arena := tr.m.ParamArena()
+	if tr.master == 0 {
+		// bf16 copy only: convert through a float32 staging buffer, 16M values at a time.
+		const chunk = 1 << 24
+		stage := d.alloc(min(tr.P, chunk) * 4)
+		for off := int64(0); off < tr.P; off += chunk {
+			n := min(chunk, tr.P-off)
+			d.upload(stage, unsafe.Pointer(&arena[off]), n*4)
+			d.launch1("f32_to_bf16", n, tr.wT+cu.DevicePtr(off*2), stage, n)
+		}
+		d.sync()
+		d.free(stage)
+		return d.err()
+	}
 	d.upload(tr.master, unsafe.Pointer(&arena[0]), tr.P*4)
 	if tr.t == bf16 {
 		d.launch1("f32_to_bf16", tr.P, tr.wT, tr.master, tr.P)
@@ -232,6 +248,9 @@ func (tr *trainer) Download(grads bool) error {
 	d := tr.d
 	d.bind()
 	defer d.unbind()
+	if tr.master == 0 {
+		return fmt.Errorf("cuda: an inference-only bf16 trainer holds no float32 weights")
+	}
 	d.download(unsafe.Pointer(&tr.m.ParamArena()[0]), tr.master, tr.P*4)
 	if grads {
 		if tr.grad == 0 {
@@ -264,7 +283,9 @@ func (tr *trainer) Close() error {
 	if tr.wT != tr.master {
 		d.free(tr.wT)
 	}
-	d.free(tr.master)
+	if tr.master != 0 {
+		d.free(tr.master)
+	}
 	tr.master, tr.wT, tr.grad, tr.adamM, tr.adamV = 0, 0, 0, 0, 0
 	return d.err()
 }
@@ -278,8 +299,8 @@ func (tr *trainer) freeActs() {
 }
 
 // plan allocates the activations for N tokens (grown, never shrunk), like pkg/model's
-// Workspace.plan: every layer's activations, the final norm, the logits (N, V) and the
-// backward scratch.
+// Workspace.plan: every layer's activations (one layer's for an inference-only trainer),
+// the final norm, the logits (N, V) and the backward scratch.
 func (tr *trainer) plan(N int) {
 	if N > tr.capN {
 		tr.freeActs()
@@ -307,7 +328,11 @@ func (tr *trainer) plan(N int) {
 	}
 	T := tr.t
 	tr.la = tr.la[:0]
-	for l := 0; l < c.NLayer; l++ {
+	nl := c.NLayer
+	if tr.opts.Inference {
+		nl = 1 // one block's activations, the stream updated in place (as pkg/model's inference)
+	}
+	for l := 0; l < nl; l++ {
 		var a acts
 		a.res, a.ln, a.qkv, a.att = take(n*C, T), take(n*C, T), take(n*Q, T), take(n*O, T)
 		a.mid, a.ln2, a.fc, a.act = take(n*C, T), take(n*C, T), take(n*FC, T), take(n*F, T)
@@ -315,7 +340,12 @@ func (tr *trainer) plan(N int) {
 		a.ln2Mean, a.ln2Rstd = take(n, f32), take(n, f32)
 		tr.la = append(tr.la, a)
 	}
-	tr.resL, tr.lnf, tr.logits = take(n*C, T), take(n*C, T), take(n*V, T)
+	if tr.opts.Inference {
+		tr.resL = tr.la[0].res
+	} else {
+		tr.resL = take(n*C, T)
+	}
+	tr.lnf, tr.logits = take(n*C, T), take(n*V, T)
 	tr.lnfMean, tr.lnfRstd, tr.lse, tr.logp, tr.dlogp = take(n, f32), take(n, f32), take(n, f32), take(n, f32), take(n, f32)
 	tr.tokens, tr.pos, tr.target = take(n, f32), take(n, f32), take(n, f32) // int32, same size
 	tr.groups = take(3*(n/attnRows+n), f32)                                 // at most N/ROWS + nseq groups, nseq <= N
@@ -447,10 +477,13 @@ func (tr *trainer) Forward(b model.Batch) ([]float32, error) {
 	n := int64(N)
 	d.launch1(tr.kernel("encoder_fwd"), n*int64(C), tr.la[0].res, tr.tokens, tr.pos, tr.w(tr.wte), tr.w(tr.wpe), int32(N), int32(C))
 	for l := 0; l < c.NLayer; l++ {
-		a, lo := &tr.la[l], &tr.layers[l]
-		out := tr.resL
-		if l+1 < c.NLayer {
-			out = tr.la[l+1].res
+		a, lo := &tr.la[0], &tr.layers[l]
+		out := tr.resL // inference: la[0].res, updated in place
+		if !tr.opts.Inference {
+			a = &tr.la[l]
+			if l+1 < c.NLayer {
+				out = tr.la[l+1].res
+			}
 		}
 		tr.normForward(a.ln, a.lnMean, a.lnRstd, a.res, lo.ln1w, lo.ln1b, N)
 		tr.matmulForward(a.qkv, a.ln, lo.wqkv, lo.bqkv, N, C, Q, llama, false)

@@ -40,7 +40,7 @@ stage() { # stage NAME SECONDS CMD...
 }
 rm -f "$RESULTS/stages.txt"
 stage parity-go 150 env CPO_GPU_DUMP="$RESULTS/dump" "$HERE/cuda.test" -test.v -test.timeout 140s \
-  -test.run 'TestManifest|TestKernelNames|TestGEMM|TestParity|TestAdamW|TestDumpForTorch'
+  -test.run 'TestManifest|TestKernelNames|TestGEMM|TestParity|TestInference|TestAdamW|TestDumpForTorch'
 stage parity-torch 90 "$PY" "$HERE/gpu_check.py" parity "$RESULTS/dump" "$CPO_GPU_RESULTS"
 stage bench-go 180 env CPO_GPU_BENCH=1 "$HERE/cuda.test" -test.v -test.timeout 170s -test.run 'TestThroughput'
 stage bench-torch 150 "$PY" "$HERE/gpu_check.py" bench "$CPO_GPU_RESULTS"
