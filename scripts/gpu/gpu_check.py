@@ -72,7 +72,7 @@ def forward(cfg, P, tokens, sdpa=False):
         if NKV != NH:
             k = k.repeat_interleave(NH // NKV, dim=1)
             v = v.repeat_interleave(NH // NKV, dim=1)
-        if sdpa:
+        if sdpa and hasattr(F, "scaled_dot_product_attention"):  # torch >= 2.0
             return F.scaled_dot_product_attention(q, k, v, is_causal=True)
         s = q @ k.transpose(-1, -2) / math.sqrt(hd)
         mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
@@ -204,6 +204,14 @@ BENCH = [  # the same as benchConfigs in pkg/cuda/bench_test.go
 ]
 
 
+SMOKE = [
+    ("gpt2-smoke", dict(Arch="gpt2", VocabSize=97, MaxSeqLen=64, NLayer=2, NHead=2, NKVHead=2, DModel=64, DFF=256,
+                        NormEps=1e-5, TieEmbeddings=True), 4, 32),
+    ("llama-smoke", dict(Arch="llama", VocabSize=101, MaxSeqLen=64, NLayer=2, NHead=4, NKVHead=2, DModel=64, DFF=96,
+                         NormEps=1e-6, RopeTheta=10000.0, TieEmbeddings=False), 4, 32),
+]
+
+
 def make_params(cfg, device):
     C, V, Fd, L = cfg["DModel"], cfg["VocabSize"], cfg["DFF"], cfg["NLayer"]
     hd = C // cfg["NHead"]
@@ -244,9 +252,16 @@ def make_params(cfg, device):
 
 
 def bench(results, steps=5, warmup=2):
-    dev = torch.device("cuda")
-    name = torch.cuda.get_device_name(0)
-    for mname, cfg, B, T in BENCH:
+    configs, dev = BENCH, torch.device("cuda")
+    if os.environ.get("CPO_TORCH_SMOKE"):  # a CPU run of the code path with tiny shapes (no GPU needed)
+        configs, dev, steps, warmup = SMOKE, torch.device("cpu"), 1, 1
+    name = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu (smoke test)"
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    for mname, cfg, B, T in configs:
         P = make_params(cfg, dev)
         params = sum(p.numel() for p in P.values())
         flops = 6 * params + 6 * cfg["NLayer"] * cfg["DModel"] * T
@@ -258,9 +273,9 @@ def bench(results, steps=5, warmup=2):
                 ref = {k: v.detach().to(torch.bfloat16) for k, v in P.items()}
             total = 0.0
             for s in range(warmup + steps):
-                torch.cuda.synchronize()
+                sync()
                 t0 = time.perf_counter()
-                with torch.autocast("cuda", dtype=torch.bfloat16):
+                with torch.autocast(dev.type, dtype=torch.bfloat16):
                     if ref is not None:
                         with torch.no_grad():
                             rl = forward(cfg, ref, tokens, sdpa=True)
@@ -280,7 +295,7 @@ def bench(results, steps=5, warmup=2):
                 torch.nn.utils.clip_grad_norm_(list(P.values()), 1.0)
                 opt.step()
                 opt.zero_grad(set_to_none=True)
-                torch.cuda.synchronize()
+                sync()
                 if s >= warmup:
                     total += time.perf_counter() - t0
                 del lg, nll, loss
@@ -292,9 +307,9 @@ def bench(results, steps=5, warmup=2):
             print(json.dumps(row))
             append(results, row)
             del opt, ref
-            torch.cuda.empty_cache()
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
         del P
-        torch.cuda.empty_cache()
 
 
 # ---------------------------------------------------------------- report
@@ -340,12 +355,16 @@ def report(results, out):
           "bf16 activations, float32 master weights and AdamW, gradient clipping; a CPO step also runs the frozen",
           "reference model's forward. MFU = tokens/s x FLOPs per token / bf16 peak, with FLOPs per token =",
           "6 x params + 6 x L x C x T (+ 2 x params + 2 x L x C x T for the reference forward of CPO).", "",
-          "| model | objective | implementation | tokens/step | ms/step | tokens/s | MFU |", "|---|---|---|---|---|---|---|"]
+          "| model | objective | implementation | tokens/step | ms/step | tokens/s | MFU | speed vs PyTorch |",
+          "|---|---|---|---|---|---|---|---|"]
     tp = [r for r in rows if r["check"] == "throughput"]
+    torch_tps = {(r["model"], r["objective"]): r["tokens_per_s"] for r in tp if r["impl"] == "pytorch-eager"}
     for r in sorted(tp, key=lambda r: (r["model"], r["objective"], r["impl"])):
         mfu = f"{100 * r['tokens_per_s'] * r['flops_per_token'] / peak:.1f}%" if peak else "n/a"
+        base = torch_tps.get((r["model"], r["objective"]))
+        vs = f"{r['tokens_per_s'] / base:.2f}x" if base else "n/a"
         L.append(f"| {r['model']} | {r['objective']} | {r['impl']} | {r['tokens']} | {r['step_ms']:.1f} | "
-                 f"{r['tokens_per_s']:.0f} | {mfu} |")
+                 f"{r['tokens_per_s']:.0f} | {mfu} | {vs} |")
     L += ["", "Go side: `cuda.test -test.run TestThroughput` built with `-tags cuda`; PyTorch side: eager mode,",
           "`torch.autocast(bfloat16)`, `scaled_dot_product_attention(is_causal=True)`, torch.optim.AdamW (default",
           "foreach implementation), same configurations and token counts.", ""]
