@@ -100,6 +100,46 @@ func BenchmarkSgemv(b *testing.B) {
 	}
 }
 
+// BenchmarkSgemvBF16 is BenchmarkSgemv with B in bfloat16 (SgemmBF16): the same products
+// read half the bytes. GB/s counts the bytes of B read.
+func BenchmarkSgemvBF16(b *testing.B) {
+	defer SetThreads(0)
+	r := rand.New(rand.NewSource(1))
+	for _, s := range [][2]int{{768, 3072}, {3072, 768}, {768, 50304}} {
+		k, n := s[0], s[1]
+		B := make([]uint16, k*n)
+		BF16FromFloat32(B, randSlice(r, k*n))
+		for _, m := range []int{1, 4, 8} {
+			A := randSlice(r, m*k)
+			C := make([]float32, m*n)
+			for _, tb := range []bool{false, true} {
+				ldb, tt := n, "NN"
+				if tb {
+					ldb, tt = k, "NT"
+				}
+				for _, th := range []int{1, 2} {
+					b.Run(fmt.Sprintf("%dx%dx%d/%s/t%d", m, k, n, tt, th), func(b *testing.B) {
+						SetThreads(th)
+						runtime.LockOSThread()
+						defer runtime.UnlockOSThread()
+						cpu0 := threadCPU()
+						for i := 0; i < b.N; i++ {
+							SgemmBF16(false, tb, m, n, k, 1, A, k, B, ldb, 0, C, n)
+						}
+						cpu := threadCPU() - cpu0
+						sec := b.Elapsed().Seconds()
+						b.ReportMetric(2*float64(m*n*k)*float64(b.N)/sec/1e9, "GFLOP/s")
+						b.ReportMetric(2*float64(n*k)*float64(b.N)/sec/1e9, "GB/s")
+						if th == 1 && cpu > 0 {
+							b.ReportMetric(2*float64(n*k)*float64(b.N)/cpu/1e9, "GB/cpu-s")
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkSgemmSmall reports GFLOP/s of the single-threaded products inside attention
 // (T tokens, head size 64): scores Q·Kᵀ (T×64×T, NT), output P·V (T×T×64, NN), and their
 // gradients (TN). Names: SgemmSmall/MxKxN/TT.

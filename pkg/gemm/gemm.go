@@ -29,11 +29,12 @@ import (
 // C must not alias A or B.
 //
 // Shapes: op(A) is M×K, op(B) is K×N, C is M×N, all row-major with row strides lda, ldb, ldc.
-// Sgemm panics if a slice is too short for the shape and stride it is given.
+// Sgemm panics if a slice is too short for the shape and stride it is given. When k == 0 or
+// alpha == 0, A and B are not read (C = beta*C).
 // Products of more than about 2 MFLOP (or, for M ≤ 8, with B of more than 1 MB) run on up
 // to Threads() goroutines.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	if m == 0 || n == 0 {
 		return
 	}
@@ -175,7 +176,7 @@ func SgemmStrided(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 	kern := impl.Load()
 	one := func(i int) {
 		ai, bi, ci := a[i*strideA:], b[i*strideB:], c[i*strideC:]
-		checkArgs(transA, transB, m, n, k, ai, lda, bi, ldb, ci, ldc)
+		checkArgs(transA, transB, m, n, k, len(ai), lda, len(bi), ldb, len(ci), ldc)
 		if k == 0 || alpha == 0 {
 			scaleC(m, n, beta, ci, ldc)
 			return
@@ -206,7 +207,8 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	}
 }
 
-func checkArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+// checkArgs panics unless slices of lengths lenA, lenB, lenC hold the shapes and strides.
+func checkArgs(transA, transB bool, m, n, k int, lenA, lda, lenB, ldb, lenC, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("gemm: negative size m=%d n=%d k=%d", m, n, k))
 	}
@@ -221,19 +223,19 @@ func checkArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float
 			panic(fmt.Sprintf("gemm: len(%s)=%d < %d needed for %d×%d with stride %d", name, have, want, rows, cols, ld))
 		}
 	}
-	need("c", m, n, ldc, len(c))
+	need("c", m, n, ldc, lenC)
 	if m == 0 || n == 0 || k == 0 {
 		return // A and B are not read
 	}
 	if transA {
-		need("a", k, m, lda, len(a))
+		need("a", k, m, lda, lenA)
 	} else {
-		need("a", m, k, lda, len(a))
+		need("a", m, k, lda, lenA)
 	}
 	if transB {
-		need("b", n, k, ldb, len(b))
+		need("b", n, k, ldb, lenB)
 	} else {
-		need("b", k, n, ldb, len(b))
+		need("b", k, n, ldb, lenB)
 	}
 }
 

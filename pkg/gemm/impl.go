@@ -26,6 +26,9 @@ type kernel struct {
 	// fewRows, if not nil, computes products of a few rows (2 ≤ m ≤ maxFewNN with B as
 	// stored, m ≤ maxFewNT transposed) without packing (see fewRowsAVX512); A is row-major.
 	fewRows func(transB bool, m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+	// bf16Rows, if not nil, computes products of m ≤ maxFewNT rows with B in bfloat16
+	// without packing (see bf16RowsAVX512); A is row-major.
+	bf16Rows func(transB bool, m, j0, j1, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int)
 	// packBT16, if not nil (nr = 32 only), packs 16 columns of a transposed B:
 	// dst[p*32+j] = src[j*ldb+p] for p < 16*k16, j < 16.
 	packBT16 func(k16 int, src *float32, ldb int, dst *float32)

@@ -16,8 +16,12 @@ func sgemmKernelAVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 func asmKernels() []*kernel {
 	var ks []*kernel
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, &kernel{name: "avx512", mr: 12, nr: 32, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX512, gemv: gemvAVX512, fewRows: fewRowsAVX512,
-			packBT16: packBT16, packBN32: packBN32, packAT12: packAT12, packAN12: packAN12})
+		k := &kernel{name: "avx512", mr: 12, nr: 32, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX512, gemv: gemvAVX512, fewRows: fewRowsAVX512,
+			packBT16: packBT16, packBN32: packBN32, packAT12: packAT12, packAN12: packAN12}
+		if cpu.X86.HasAVX512BW {
+			k.bf16Rows = bf16RowsAVX512
+		}
+		ks = append(ks, k)
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, &kernel{name: "avx2", mr: 6, nr: 16, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX2})

@@ -45,6 +45,7 @@ func main() {
 	genAxpyRows(&sb, "saxpy4r1", 1)
 	genDot4x4(&sb)
 	genPackCopy(&sb)
+	genBF16(&sb)
 	os.Stdout.WriteString(sb.String())
 }
 
@@ -490,4 +491,181 @@ func genPackCopy(sb *strings.Builder) {
 		p("VZEROUPPER")
 		p("RET")
 	}
+}
+
+// genBF16 writes the few-rows kernels with B in bfloat16 (AVX-512BW): the same products as
+// saxpy4/saxpy1 (M = 1, B as stored), sdot4 (M = 1, B transposed), saxpy4r4/saxpy4r1 and
+// sdot4x4 (M ≤ 8), with each 16 bf16 values of B widened to float32 (zero-extend to 32 bits,
+// shift left 16) before the FMA. ldb counts elements; B pointers advance 32 bytes per 16.
+func genBF16(sb *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(sb, "\t"+format+"\n", args...) }
+	load := func(addr string, z int) {
+		p("VPMOVZXWD %s, Z%d", addr, z)
+		p("VPSLLD $16, Z%d, Z%d", z, z)
+	}
+	// saxpyBF16x4 / saxpyBF16x1: out[0:16*n16] += Σ_r a[r] * float32(b_r[0:16*n16]).
+	for _, R := range []int{4, 1} {
+		name := fmt.Sprintf("saxpyBF16x%d", R)
+		regs := []string{"BX", "R9", "R10", "R11"}[:R]
+		var args []string
+		for r := range regs {
+			args = append(args, fmt.Sprintf("b%d", r))
+		}
+		fmt.Fprintf(sb, "\n// func %s(n16 int, a *float32, %s *uint16, out *float32)\n", name, strings.Join(args, ", "))
+		fmt.Fprintf(sb, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", name, 8*(3+R))
+		p("MOVQ n16+0(FP), CX")
+		p("MOVQ a+8(FP), AX")
+		for r, reg := range regs {
+			p("MOVQ b%d+%d(FP), %s", r, 16+8*r, reg)
+			p("VBROADCASTSS %d(AX), Z%d", 4*r, r)
+		}
+		p("MOVQ out+%d(FP), DX", 16+8*R)
+		fmt.Fprintf(sb, "loop_%s:\n", name)
+		p("TESTQ CX, CX")
+		p("JE done_%s", name)
+		p("VMOVUPS (DX), Z4")
+		for r, reg := range regs {
+			load("("+reg+")", 8+r)
+			p("VFMADD231PS Z%d, Z%d, Z4", 8+r, r)
+		}
+		p("VMOVUPS Z4, (DX)")
+		for _, reg := range regs {
+			p("ADDQ $32, %s", reg)
+		}
+		p("ADDQ $64, DX")
+		p("DECQ CX")
+		p("JMP loop_%s", name)
+		fmt.Fprintf(sb, "done_%s:\n", name)
+		p("VZEROUPPER")
+		p("RET")
+	}
+
+	// sdot4BF16: out[16*r : 16*r+16] = lane sums of a[0:16*k16] * float32(b[r*ldb : ...]).
+	fmt.Fprintf(sb, "\n// func sdot4BF16(k16 int, a *float32, b *uint16, ldb int, out *float32)\n")
+	fmt.Fprintf(sb, "TEXT ·sdot4BF16(SB), NOSPLIT, $0-40\n")
+	p("MOVQ k16+0(FP), CX")
+	p("MOVQ a+8(FP), AX")
+	p("MOVQ b+16(FP), BX")
+	p("MOVQ ldb+24(FP), R8")
+	p("SHLQ $1, R8")
+	p("MOVQ out+32(FP), DX")
+	p("LEAQ (BX)(R8*1), R9")
+	p("LEAQ (BX)(R8*2), R10")
+	p("LEAQ (R9)(R8*2), R11")
+	rows := []string{"BX", "R9", "R10", "R11"}
+	for r := 8; r < 12; r++ {
+		p("VPXORD Z%d, Z%d, Z%d", r, r, r)
+	}
+	fmt.Fprintf(sb, "dot4bf16loop:\n")
+	p("TESTQ CX, CX")
+	p("JE dot4bf16done")
+	p("VMOVUPS (AX), Z0")
+	for r, reg := range rows {
+		load("("+reg+")", 4+r)
+		p("VFMADD231PS Z%d, Z0, Z%d", 4+r, 8+r)
+	}
+	p("ADDQ $64, AX")
+	for _, reg := range rows {
+		p("ADDQ $32, %s", reg)
+	}
+	p("DECQ CX")
+	p("JMP dot4bf16loop")
+	fmt.Fprintf(sb, "dot4bf16done:\n")
+	for r := 0; r < 4; r++ {
+		p("VMOVUPS Z%d, %d(DX)", 8+r, 64*r)
+	}
+	p("VZEROUPPER")
+	p("RET")
+
+	// saxpyBF16r4 / saxpyBF16r1: o_i[0:16*n16] += Σ_{r<R} a_i[r] * float32(b[r*ldb : ...]).
+	for _, R := range []int{4, 1} {
+		name := fmt.Sprintf("saxpyBF16r%d", R)
+		fmt.Fprintf(sb, "\n// func %s(n16 int, a0, a1, a2, a3 *float32, b *uint16, ldb int, o0, o1, o2, o3 *float32)\n", name)
+		fmt.Fprintf(sb, "TEXT ·%s(SB), NOSPLIT, $0-88\n", name)
+		p("MOVQ n16+0(FP), CX")
+		for i := 0; i < 4; i++ {
+			p("MOVQ a%d+%d(FP), AX", i, 8+8*i)
+			for r := 0; r < R; r++ {
+				p("VBROADCASTSS %d(AX), Z%d", 4*r, 8+R*i+r)
+			}
+		}
+		p("MOVQ b+40(FP), BX")
+		p("MOVQ ldb+48(FP), R8")
+		p("SHLQ $1, R8")
+		p("LEAQ (R8)(R8*2), R9")
+		p("MOVQ o0+56(FP), DX")
+		p("MOVQ o1+64(FP), SI")
+		p("MOVQ o2+72(FP), DI")
+		p("MOVQ o3+80(FP), R10")
+		brow := []string{"(BX)", "(BX)(R8*1)", "(BX)(R8*2)", "(BX)(R9*1)"}
+		outs := []string{"DX", "SI", "DI", "R10"}
+		fmt.Fprintf(sb, "loop_%s:\n", name)
+		p("TESTQ CX, CX")
+		p("JE done_%s", name)
+		for r := 0; r < R; r++ {
+			load(brow[r], r)
+		}
+		for i, o := range outs {
+			p("VMOVUPS (%s), Z%d", o, 4+i)
+			for r := 0; r < R; r++ {
+				p("VFMADD231PS Z%d, Z%d, Z%d", r, 8+R*i+r, 4+i)
+			}
+			p("VMOVUPS Z%d, (%s)", 4+i, o)
+		}
+		p("ADDQ $32, BX")
+		for _, o := range outs {
+			p("ADDQ $64, %s", o)
+		}
+		p("DECQ CX")
+		p("JMP loop_%s", name)
+		fmt.Fprintf(sb, "done_%s:\n", name)
+		p("VZEROUPPER")
+		p("RET")
+	}
+
+	// sdot4x4BF16: out[64*i+16*r : +16] = lane sums of a_i * float32(b_r), 16*k16 long.
+	fmt.Fprintf(sb, "\n// func sdot4x4BF16(k16 int, a0, a1, a2, a3 *float32, b0, b1, b2, b3 *uint16, out *float32)\n")
+	fmt.Fprintf(sb, "TEXT ·sdot4x4BF16(SB), NOSPLIT, $0-80\n")
+	regs := []string{"AX", "BX", "SI", "DI", "R8", "R9", "R10", "R11"}
+	p("MOVQ k16+0(FP), CX")
+	for i, r := range regs {
+		name := fmt.Sprintf("a%d", i)
+		if i >= 4 {
+			name = fmt.Sprintf("b%d", i-4)
+		}
+		p("MOVQ %s+%d(FP), %s", name, 8+8*i, r)
+	}
+	p("MOVQ out+72(FP), DX")
+	for z := 8; z < 24; z++ {
+		p("VPXORD Z%d, Z%d, Z%d", z, z, z)
+	}
+	fmt.Fprintf(sb, "dot4x4bf16loop:\n")
+	p("TESTQ CX, CX")
+	p("JE dot4x4bf16done")
+	for i := 0; i < 4; i++ {
+		p("VMOVUPS (%s), Z%d", regs[i], i)
+	}
+	for r := 0; r < 4; r++ {
+		load("("+regs[4+r]+")", 4+r)
+		for i := 0; i < 4; i++ {
+			p("VFMADD231PS Z%d, Z%d, Z%d", 4+r, i, 8+4*i+r)
+		}
+	}
+	for i, r := range regs {
+		if i < 4 {
+			p("ADDQ $64, %s", r)
+		} else {
+			p("ADDQ $32, %s", r)
+		}
+	}
+	p("DECQ CX")
+	p("JMP dot4x4bf16loop")
+	fmt.Fprintf(sb, "dot4x4bf16done:\n")
+	for i := 0; i < 4; i++ {
+		for r := 0; r < 4; r++ {
+			p("VMOVUPS Z%d, %d(DX)", 8+4*i+r, 64*(4*i+r))
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
 }
