@@ -85,7 +85,7 @@ func NewApp(name, usage, description string) *cli.App {
 func Run(app *cli.App) {
 	// With SIGPIPE ignored, writes to a closed pipe return EPIPE, which ends the run quietly.
 	signal.Ignore(syscall.SIGPIPE)
-	err := app.Run(os.Args)
+	err := app.Run(interspersed(app, os.Args))
 	os.Exit(exitCode(app.Name, err, os.Stderr))
 }
 
