@@ -20,12 +20,6 @@ const (
 	attnTile = 32
 )
 
-// layerOffs are the element offsets of one block's tensors in the parameter arena
-// (-1: absent in this architecture); the same offsets index the gradient arena.
-type layerOffs struct {
-	ln1w, ln1b, wqkv, bqkv, wo, bo, ln2w, ln2b, wfc, bfc, wproj, bproj int64
-}
-
 // acts are the device activations of one block for N tokens (pkg/model's layerActs).
 type acts struct {
 	res, ln, qkv, att, mid, ln2, fc, act  cu.DevicePtr // T
@@ -40,8 +34,7 @@ type trainer struct {
 	t    dtype // activation storage type
 	P    int64 // parameters
 
-	layers                     []layerOffs
-	wte, wpe, lnfw, lnfb, head int64
+	layout
 
 	master, wT, grad, adamM, adamV cu.DevicePtr // master (P) f32; wT (P) in t (= master for f32); grad, moments (P) f32
 	ropeCos, ropeSin               cu.DevicePtr // (MaxSeqLen, hd/2) f32, llama
@@ -76,7 +69,7 @@ func New(m *model.Model, opts Options) (Trainer, error) {
 	if opts.Precision == BF16 {
 		tr.t = bf16
 	}
-	if err := tr.resolveOffsets(); err != nil {
+	if tr.layout, err = newLayout(m); err != nil {
 		return nil, err
 	}
 	d.bind()
@@ -108,92 +101,6 @@ func New(m *model.Model, opts Options) (Trainer, error) {
 		return nil, err
 	}
 	return tr, nil
-}
-
-// ropeTables is pkg/model's: cos and sin of pos*theta^(-2i/hd), (maxT, hd/2), computed in
-// float64 and rounded once.
-func ropeTables(maxT, hd int, theta float64) (cos, sin []float32) {
-	h := hd / 2
-	cos = make([]float32, maxT*h)
-	sin = make([]float32, maxT*h)
-	for i := 0; i < h; i++ {
-		inv := math.Pow(theta, -float64(2*i)/float64(hd))
-		for p := 0; p < maxT; p++ {
-			s, c := math.Sincos(float64(p) * inv)
-			cos[p*h+i] = float32(c)
-			sin[p*h+i] = float32(s)
-		}
-	}
-	return cos, sin
-}
-
-// resolveOffsets finds every tensor's offset in the arena by its Hugging Face name (the
-// model's layout: q, k, v adjacent, and gate, up adjacent, for Llama).
-func (tr *trainer) resolveOffsets() error {
-	arena := tr.m.ParamArena()
-	base := uintptr(unsafe.Pointer(&arena[0]))
-	var missing []string
-	off := func(name string) int64 {
-		p := tr.m.Param(name)
-		if p == nil {
-			missing = append(missing, name)
-			return -1
-		}
-		return int64(uintptr(unsafe.Pointer(&p.Data[0]))-base) / 4
-	}
-	c := tr.cfg
-	tr.layers = make([]layerOffs, c.NLayer)
-	tr.wpe, tr.lnfb = -1, -1
-	switch c.Arch {
-	case model.ArchGPT2:
-		tr.wte = off("transformer.wte.weight")
-		tr.wpe = off("transformer.wpe.weight")
-		for l := range tr.layers {
-			p := fmt.Sprintf("transformer.h.%d.", l)
-			tr.layers[l] = layerOffs{
-				ln1w: off(p + "ln_1.weight"), ln1b: off(p + "ln_1.bias"),
-				wqkv: off(p + "attn.c_attn.weight"), bqkv: off(p + "attn.c_attn.bias"),
-				wo: off(p + "attn.c_proj.weight"), bo: off(p + "attn.c_proj.bias"),
-				ln2w: off(p + "ln_2.weight"), ln2b: off(p + "ln_2.bias"),
-				wfc: off(p + "mlp.c_fc.weight"), bfc: off(p + "mlp.c_fc.bias"),
-				wproj: off(p + "mlp.c_proj.weight"), bproj: off(p + "mlp.c_proj.bias"),
-			}
-		}
-		tr.lnfw, tr.lnfb = off("transformer.ln_f.weight"), off("transformer.ln_f.bias")
-		tr.head = tr.wte
-	case model.ArchLlama:
-		tr.wte = off("model.embed_tokens.weight")
-		for l := range tr.layers {
-			p := fmt.Sprintf("model.layers.%d.", l)
-			lo := layerOffs{
-				ln1w: off(p + "input_layernorm.weight"), ln1b: -1,
-				wqkv: off(p + "self_attn.q_proj.weight"), bqkv: -1,
-				wo: off(p + "self_attn.o_proj.weight"), bo: -1,
-				ln2w: off(p + "post_attention_layernorm.weight"), ln2b: -1,
-				wfc: off(p + "mlp.gate_proj.weight"), bfc: -1,
-				wproj: off(p + "mlp.down_proj.weight"), bproj: -1,
-			}
-			hd := int64(c.HeadDim())
-			if k := off(p + "self_attn.k_proj.weight"); k != lo.wqkv+int64(c.NHead)*hd*int64(c.DModel) {
-				return fmt.Errorf("cuda: layer %d: q, k, v projections are not adjacent in the arena", l)
-			}
-			if u := off(p + "mlp.up_proj.weight"); u != lo.wfc+int64(c.DFF)*int64(c.DModel) {
-				return fmt.Errorf("cuda: layer %d: gate and up projections are not adjacent in the arena", l)
-			}
-			tr.layers[l] = lo
-		}
-		tr.lnfw = off("model.norm.weight")
-		tr.head = tr.wte
-		if !c.TieEmbeddings {
-			tr.head = off("lm_head.weight")
-		}
-	default:
-		return fmt.Errorf("cuda: unsupported architecture %q", c.Arch)
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("cuda: model has no tensor %v", missing)
-	}
-	return nil
 }
 
 // w is the address of the T weight copy at element offset off (0 for absent tensors).
@@ -361,22 +268,8 @@ func (tr *trainer) plan(N int) {
 // attention row groups of b.
 func (tr *trainer) bindBatch(b model.Batch) {
 	N := len(b.Tokens)
-	pos := make([]int32, N)
-	target := make([]int32, N)
-	var groups []int32
-	for i := 0; i+1 < len(b.Starts); i++ {
-		s0, T := b.Starts[i], b.Starts[i+1]-b.Starts[i]
-		for t := 0; t < T; t++ {
-			pos[s0+t] = int32(t)
-			target[s0+t] = -1
-			if t+1 < T {
-				target[s0+t] = b.Tokens[s0+t+1]
-			}
-		}
-		for r0 := 0; r0 < T; r0 += attnRows {
-			groups = append(groups, int32(s0), int32(T), int32(r0))
-		}
-	}
+	pos, target := positions(b)
+	groups := attnGroups(b.Starts, attnRows)
 	tr.nGroups = len(groups) / 3
 	d := tr.d
 	d.upload(tr.tokens, unsafe.Pointer(&b.Tokens[0]), int64(N)*4)
@@ -634,10 +527,9 @@ func (tr *trainer) Step(lr, maxNorm float64) (float64, error) {
 	b1, b2 := float32(o.Beta1), float32(o.Beta2)
 	a1, a2 := float32(1-o.Beta1), float32(1-o.Beta2)
 	eps := float32(o.Eps)
-	arena := tr.m.ParamArena()
-	base := uintptr(unsafe.Pointer(&arena[0]))
+	base := uintptr(unsafe.Pointer(&tr.m.ParamArena()[0]))
 	for _, p := range tr.m.Params() {
-		off := int64(uintptr(unsafe.Pointer(&p.Data[0]))-base) / 4
+		off := arenaOffset(base, p)
 		n := int64(len(p.Data))
 		decay := float32(1)
 		if p.Decay && o.WeightDecay != 0 {
