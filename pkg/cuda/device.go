@@ -58,7 +58,19 @@ func (o Options) withDefaults() (Options, error) {
 // Trainer is a model resident on a GPU: float32 master weights, gradients and AdamW
 // moments in the layout of the host model's arenas (model.ParamArena), activations in the
 // chosen Precision. The host model is the source of the weights at New and Upload and
-// receives them back at Download. A Trainer is used from one goroutine at a time.
+// receives them back at Download. A Trainer is used from one goroutine at a time, and a
+// process drives one GPU.
+//
+// How a trainer uses it (what pkg/train's Stepper does with model.Forward/Backward and
+// optim): policy, _ := cuda.New(m, cuda.Options{WeightDecay: wd}) and, when reference
+// log-probabilities are not precomputed, ref, _ := cuda.New(refModel,
+// cuda.Options{Inference: true}); per micro-batch logp, _ := policy.Forward(b), the
+// objective's dlogp on the host, policy.Backward(dlogp); per optimizer step
+// norm, _ := policy.Step(lr, clip) then policy.ZeroGrad(); before a checkpoint
+// policy.Download(false) (the host model then holds the weights to save) and Moments for
+// the optimizer state. In a binary built without the cuda tag New returns ErrNotBuilt, so
+// the same trainer code compiles either way.
+//
 type Trainer interface {
 	// Forward runs the packed batch and returns, as model.Forward does, logp (N): the
 	// log-probability of every packed position's next token, 0 at sequence ends. The slice

@@ -194,6 +194,8 @@ func (tr *trainer) Close() error {
 		d.free(tr.master)
 	}
 	tr.master, tr.wT, tr.grad, tr.adamM, tr.adamV = 0, 0, 0, 0, 0
+	tr.ropeCos, tr.ropeSin, tr.partial, tr.scalar = 0, 0, 0, 0
+	tr.forwardOK = false
 	return d.err()
 }
 
