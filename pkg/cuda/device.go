@@ -70,7 +70,6 @@ func (o Options) withDefaults() (Options, error) {
 // policy.Download(false) (the host model then holds the weights to save) and Moments for
 // the optimizer state. In a binary built without the cuda tag New returns ErrNotBuilt, so
 // the same trainer code compiles either way.
-//
 type Trainer interface {
 	// Forward runs the packed batch and returns, as model.Forward does, logp (N): the
 	// log-probability of every packed position's next token, 0 at sequence ends. The slice
