@@ -90,7 +90,7 @@ func bf16RowsAVX512(transB bool, m, j0, j1, k int, alpha float32, a []float32, l
 		return
 	}
 	k16 := k / 16
-	var out [256]float32
+	var out [16]float32
 	for j := j0; j < j1; j += 4 {
 		nb := min(4, j1-j)
 		var br [4][]uint16
@@ -105,16 +105,13 @@ func bf16RowsAVX512(transB bool, m, j0, j1, k int, alpha float32, a []float32, l
 				ar[i] = row(i0 + min(i, na-1))
 			}
 			if na == 1 && nb == 4 {
-				sdot4BF16(k16, &ar[0][0], &br[0][0], ldb, &out[0])
+				sdot4BF16(k16, &ar[0][0], &br[0][0], ldb, &out[0]) // out[r]
 			} else {
 				sdot4x4BF16(k16, &ar[0][0], &ar[1][0], &ar[2][0], &ar[3][0], &br[0][0], &br[1][0], &br[2][0], &br[3][0], &out[0])
 			}
 			for i := 0; i < na; i++ {
 				for r := 0; r < nb; r++ {
-					var s float32
-					for _, v := range out[64*i+16*r : 64*i+16*r+16] {
-						s += v
-					}
+					s := out[4*i+r]
 					for p := 16 * k16; p < k; p++ {
 						s += ar[i][p] * bf16ToF32(br[r][p])
 					}

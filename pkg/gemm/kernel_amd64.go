@@ -54,7 +54,7 @@ func sdot4(k16 int, a, b *float32, ldb int, out *float32)
 // with a the k-vector of a single-row op(A) (unit stride), without packing: with B as stored
 // (K×N) by sums of scaled rows, with B transposed (N×K) by dot products of rows.
 func gemvAVX512(transB bool, j0, j1, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
-	var out [64]float32
+	var out [4]float32
 	put := func(j int, s float32) {
 		if beta == 0 {
 			c[j] = alpha * s
@@ -96,10 +96,7 @@ func gemvAVX512(transB bool, j0, j1, k int, alpha float32, a, b []float32, ldb i
 	for ; j+4 <= j1; j += 4 {
 		sdot4(k16, &a[0], &b[j*ldb], ldb, &out[0])
 		for r := 0; r < 4; r++ {
-			var s float32
-			for _, v := range out[16*r : 16*r+16] {
-				s += v
-			}
+			s := out[r]
 			row := b[(j+r)*ldb : (j+r)*ldb+k]
 			for p := 16 * k16; p < k; p++ {
 				s += a[p] * row[p]
@@ -185,7 +182,7 @@ func fewRowsAVX512(transB bool, m, j0, j1, k int, alpha float32, a []float32, ld
 		return
 	}
 	k16 := k / 16
-	var out [256]float32
+	var out [16]float32
 	for j := j0; j < j1; j += 4 {
 		nb := min(4, j1-j)
 		var br [4][]float32
@@ -202,10 +199,7 @@ func fewRowsAVX512(transB bool, m, j0, j1, k int, alpha float32, a []float32, ld
 			sdot4x4(k16, &ar[0][0], &ar[1][0], &ar[2][0], &ar[3][0], &br[0][0], &br[1][0], &br[2][0], &br[3][0], &out[0])
 			for i := 0; i < na; i++ {
 				for r := 0; r < nb; r++ {
-					var s float32
-					for _, v := range out[64*i+16*r : 64*i+16*r+16] {
-						s += v
-					}
+					s := out[4*i+r]
 					for p := 16 * k16; p < k; p++ {
 						s += ar[i][p] * br[r][p]
 					}

@@ -92,9 +92,8 @@ func genAxpy(sb *strings.Builder, name string, R int) {
 	p("RET")
 }
 
-// genDot4 writes the partial dot products of a with four rows of b (AVX-512): for r < 4,
-// out[16*r : 16*r+16] holds lane sums of a[0:16*k16] * b[r*ldb : r*ldb+16*k16]; the caller
-// adds the 16 lanes and the k%16 tail. This is the row-vector product for M = 1 with
+// genDot4 writes the dot products of a with four rows of b (AVX-512): for r < 4,
+// out[r] = Σ a[0:16*k16] * b[r*ldb : r*ldb+16*k16]; the caller adds the k%16 tail. This is the row-vector product for M = 1 with
 // B transposed (a Linear layer's out×in weight), without packing.
 func genDot4(sb *strings.Builder) {
 	p := func(format string, args ...any) { fmt.Fprintf(sb, "\t"+format+"\n", args...) }
@@ -122,6 +121,11 @@ func genDot4(sb *strings.Builder) {
 		p("VFMADD231PS (%s), Z0, Z%d", reg, 8+2*r)
 		p("VFMADD231PS 64(%s), Z1, Z%d", reg, 9+2*r)
 	}
+	// Each row is a short stream: fetch the same place in the next four rows ahead.
+	for _, reg := range rows {
+		p("PREFETCHT0 (%s)(R8*4)", reg)
+		p("PREFETCHT0 64(%s)(R8*4)", reg)
+	}
 	p("ADDQ $128, AX")
 	for _, reg := range rows {
 		p("ADDQ $128, %s", reg)
@@ -138,10 +142,26 @@ func genDot4(sb *strings.Builder) {
 	fmt.Fprintf(sb, "dot4done:\n")
 	for r := 0; r < 4; r++ {
 		p("VADDPS Z%d, Z%d, Z%d", 9+2*r, 8+2*r, 8+2*r)
-		p("VMOVUPS Z%d, %d(DX)", 8+2*r, 64*r)
 	}
+	reduce4(sb, [4]int{8, 10, 12, 14}, 0)
 	p("VZEROUPPER")
 	p("RET")
+}
+
+// reduce4 writes the horizontal sums of ZMM registers z[0..3] as four floats at off(DX),
+// using Z0..Z5 as scratch (VHADDPS has no EVEX form, so the halves go to Y2..Y5 first).
+func reduce4(sb *strings.Builder, z [4]int, off int) {
+	p := func(format string, args ...any) { fmt.Fprintf(sb, "\t"+format+"\n", args...) }
+	for i, r := range z {
+		p("VEXTRACTF64X4 $1, Z%d, Y0", r)
+		p("VADDPS Y0, Y%d, Y%d", r, 2+i)
+	}
+	p("VHADDPS Y3, Y2, Y0")
+	p("VHADDPS Y5, Y4, Y1")
+	p("VHADDPS Y1, Y0, Y0")
+	p("VEXTRACTF128 $1, Y0, X1")
+	p("VADDPS X1, X0, X0")
+	p("VMOVUPS X0, %d(DX)", off)
 }
 
 func gen(sb *strings.Builder, s spec) {
@@ -386,9 +406,9 @@ func genAxpyRows(sb *strings.Builder, name string, R int) {
 	p("RET")
 }
 
-// genDot4x4 writes the few-rows product with B transposed: partial dot products of four
-// rows of A with four rows of B, out[64*i+16*r : +16] = lane sums of a_i[0:16*k16] *
-// b_r[0:16*k16]; the caller adds the lanes and the k%16 tail. Pointers may repeat.
+// genDot4x4 writes the few-rows product with B transposed: dot products of four rows of A
+// with four rows of B, out[4*i+r] = Σ a_i[0:16*k16] * b_r[0:16*k16]; the caller adds the
+// k%16 tail. Pointers may repeat.
 func genDot4x4(sb *strings.Builder) {
 	p := func(format string, args ...any) { fmt.Fprintf(sb, "\t"+format+"\n", args...) }
 	fmt.Fprintf(sb, "\n// func sdot4x4(k16 int, a0, a1, a2, a3, b0, b1, b2, b3 *float32, out *float32)\n")
@@ -425,9 +445,7 @@ func genDot4x4(sb *strings.Builder) {
 	p("JMP dot4x4loop")
 	fmt.Fprintf(sb, "dot4x4done:\n")
 	for i := 0; i < 4; i++ {
-		for r := 0; r < 4; r++ {
-			p("VMOVUPS Z%d, %d(DX)", 8+4*i+r, 64*(4*i+r))
-		}
+		reduce4(sb, [4]int{8 + 4*i, 9 + 4*i, 10 + 4*i, 11 + 4*i}, 16*i)
 	}
 	p("VZEROUPPER")
 	p("RET")
@@ -540,7 +558,7 @@ func genBF16(sb *strings.Builder) {
 		p("RET")
 	}
 
-	// sdot4BF16: out[16*r : 16*r+16] = lane sums of a[0:16*k16] * float32(b[r*ldb : ...]).
+	// sdot4BF16: out[r] = Σ a[0:16*k16] * float32(b[r*ldb : ...]).
 	fmt.Fprintf(sb, "\n// func sdot4BF16(k16 int, a *float32, b *uint16, ldb int, out *float32)\n")
 	fmt.Fprintf(sb, "TEXT ·sdot4BF16(SB), NOSPLIT, $0-40\n")
 	p("MOVQ k16+0(FP), CX")
@@ -563,6 +581,7 @@ func genBF16(sb *strings.Builder) {
 	for r, reg := range rows {
 		load("("+reg+")", 4+r)
 		p("VFMADD231PS Z%d, Z0, Z%d", 4+r, 8+r)
+		p("PREFETCHT0 (%s)(R8*4)", reg) // the same place in the next four rows
 	}
 	p("ADDQ $64, AX")
 	for _, reg := range rows {
@@ -571,9 +590,7 @@ func genBF16(sb *strings.Builder) {
 	p("DECQ CX")
 	p("JMP dot4bf16loop")
 	fmt.Fprintf(sb, "dot4bf16done:\n")
-	for r := 0; r < 4; r++ {
-		p("VMOVUPS Z%d, %d(DX)", 8+r, 64*r)
-	}
+	reduce4(sb, [4]int{8, 9, 10, 11}, 0)
 	p("VZEROUPPER")
 	p("RET")
 
@@ -623,7 +640,7 @@ func genBF16(sb *strings.Builder) {
 		p("RET")
 	}
 
-	// sdot4x4BF16: out[64*i+16*r : +16] = lane sums of a_i * float32(b_r), 16*k16 long.
+	// sdot4x4BF16: out[4*i+r] = Σ a_i * float32(b_r), 16*k16 long.
 	fmt.Fprintf(sb, "\n// func sdot4x4BF16(k16 int, a0, a1, a2, a3 *float32, b0, b1, b2, b3 *uint16, out *float32)\n")
 	fmt.Fprintf(sb, "TEXT ·sdot4x4BF16(SB), NOSPLIT, $0-80\n")
 	regs := []string{"AX", "BX", "SI", "DI", "R8", "R9", "R10", "R11"}
@@ -662,9 +679,7 @@ func genBF16(sb *strings.Builder) {
 	p("JMP dot4x4bf16loop")
 	fmt.Fprintf(sb, "dot4x4bf16done:\n")
 	for i := 0; i < 4; i++ {
-		for r := 0; r < 4; r++ {
-			p("VMOVUPS Z%d, %d(DX)", 8+4*i+r, 64*(4*i+r))
-		}
+		reduce4(sb, [4]int{8 + 4*i, 9 + 4*i, 10 + 4*i, 11 + 4*i}, 16*i)
 	}
 	p("VZEROUPPER")
 	p("RET")
