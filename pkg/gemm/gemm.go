@@ -11,10 +11,14 @@
 // The fast path is the usual packed, cache-blocked scheme (Goto/BLIS): op(A) is packed into
 // panels of MR rows, op(B) into panels of NR columns, K is cut into blocks of KC, and an
 // assembly micro-kernel computes each MR×NR tile of C in registers (AVX-512: 12×32 with 24
-// ZMM accumulators; AVX2+FMA: 6×16 with 12 YMM accumulators; a pure Go 4×4 kernel otherwise).
-// Work is spread over GOMAXPROCS goroutines (see SetThreads) by column and row blocks of C.
+// ZMM accumulators, packing by in-register transposes; AVX2+FMA: 6×16 with 12 YMM
+// accumulators; a pure Go 4×4 kernel otherwise). Work is spread over GOMAXPROCS goroutines
+// (see SetThreads) by column and row blocks of C, handed out dynamically. Products of at
+// most 8 rows (decoding) skip packing on AVX-512 and read B once. SgemmBF16 takes B in
+// bfloat16 (inference weights). The assembly is generated: go run ./_generate > kernel_amd64.s.
+//
 // Setting the environment variable CPO_NOASM=1 (read at start-up) or calling SetImpl("go")
-// forces the pure Go kernel.
+// forces the pure Go kernel; building with -tags purego leaves the assembly out.
 package gemm
 
 import (

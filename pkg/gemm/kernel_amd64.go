@@ -15,7 +15,7 @@ func sgemmKernelAVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 // asmKernels returns the assembly kernels this CPU (and OS) supports, fastest first.
 func asmKernels() []*kernel {
 	var ks []*kernel
-	if cpu.X86.HasAVX512F {
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL { // VL: the reductions use Y16..Y23
 		k := &kernel{name: "avx512", mr: 12, nr: 32, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX512, gemv: gemvAVX512, fewRows: fewRowsAVX512,
 			packBT16: packBT16, packBN32: packBN32, packAT12: packAT12, packAN12: packAN12}
 		if cpu.X86.HasAVX512BW {
