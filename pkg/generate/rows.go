@@ -21,7 +21,8 @@ type RowOptions struct {
 	Batch      int // sequences decoded at once (prompts at once for beam search)
 	NumSamples int // generations per prompt (>1 only for sampling)
 	// TruncateLeft keeps the last MaxPromptLen tokens of a prompt that does not fit the
-	// context with MaxNewTokens; false makes such a prompt an error.
+	// context with MaxNewTokens (a leading BOS of the tokenizer's is kept, followed by the
+	// last MaxPromptLen-1 tokens); false makes such a prompt an error.
 	TruncateLeft bool
 	// ModelFingerprint and ModelName are copied into every row.
 	ModelFingerprint, ModelName string
@@ -100,7 +101,12 @@ func (r *Rows) chunk(ctx context.Context, prompts []Prompt, emit func(*shard.Gen
 			if !r.opt.TruncateLeft {
 				return fmt.Errorf("%s (id %q): prompt of %d tokens + %d new tokens exceed the model's context of %d (use --prompt-too-long truncate-left or fewer --max-new-tokens)", p.Pos, e.ID, len(pr), cfg.MaxNewTokens, maxP+cfg.MaxNewTokens)
 			}
-			pr = pr[len(pr)-maxP:]
+			if bos := r.opt.Tokenizer.BOS(); bos >= 0 && pr[0] == bos && maxP > 1 {
+				// Keep the BOS a Llama prompt starts with (as cpo-tokenize's truncation does).
+				pr = append([]int32{bos}, pr[len(pr)-(maxP-1):]...)
+			} else {
+				pr = pr[len(pr)-maxP:]
+			}
 		}
 		for j, t := range pr {
 			if t < 0 || int(t) >= r.gen.m.Config.VocabSize {

@@ -113,3 +113,42 @@ func TestRows(t *testing.T) {
 		t.Fatal("2 greedy samples accepted")
 	}
 }
+
+// A prompt that starts with BOS (Llama/OpenLlama prompts from cpo-tokenize) keeps its BOS when
+// cut from the left, as cpo-tokenize's own truncation does: a Llama prompt without BOS is out of
+// the distribution the model was trained on.
+func TestRowsTruncateKeepsBOS(t *testing.T) {
+	tok, err := tokenizer.Load("../../testdata/tokenizer/sp/llama.model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bos := tok.BOS()
+	if bos < 0 {
+		t.Fatal("the test tokenizer has no BOS")
+	}
+	m := tinyModel(t, model.ArchLlama, tok.VocabSize(), 21, 3)
+	long := append([]int32{bos}, tok.Encode(strings.Repeat("A much longer prompt that will not fit. ", 6))...)
+	short := append([]int32{bos}, tok.Encode("Hello")...)
+	var prompts []Prompt
+	for i, ids := range [][]int32{long, short} {
+		prompts = append(prompts, Prompt{Example: shard.Example{ID: string(rune('a' + i)), Prompt: "p", Response: "r",
+			PromptIDs: ids, Tokenizer: tok.Fingerprint()}, Pos: "row"})
+	}
+	cfg := Config{Strategy: Greedy, MaxNewTokens: 10, EOS: tok.EOS()}
+	rows, err := NewRows(m, cfg, RowOptions{Batch: 2, NumSamples: 1, TruncateLeft: true, Tokenizer: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*shard.Generation
+	if err := rows.Run(context.Background(), prompts, func(g *shard.Generation) error { got = append(got, g); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	maxP := 64 - 10
+	want := append([]int32{bos}, long[len(long)-(maxP-1):]...)
+	if !slices.Equal(got[0].PromptIDs, want) {
+		t.Fatalf("truncated prompt %v, want BOS then the last %d tokens %v", got[0].PromptIDs, maxP-1, want)
+	}
+	if !slices.Equal(got[1].PromptIDs, short) {
+		t.Fatalf("short prompt changed: %v, want %v", got[1].PromptIDs, short)
+	}
+}

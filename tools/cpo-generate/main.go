@@ -45,7 +45,8 @@ never generated.
 
 The prompts must have been tokenized with the model's tokenizer (the shard's tokenizer
 fingerprint is checked). A prompt longer than the context minus --max-new-tokens is cut from
-the left or refused (--prompt-too-long). Rows come out in input order; progress on stderr.
+the left, keeping a leading BOS, or refused (--prompt-too-long). Rows come out in input order;
+progress on stderr.
 
 Example (the paper's evaluation set):
   cpo-generate --model ckpt/cpo --strategy sample --top-k 50 --top-p 0.7 --limit 1000 \
