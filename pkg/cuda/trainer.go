@@ -16,15 +16,9 @@ const Built = true
 
 // Attention kernel geometry (kernels/attention.cu: ROWS warps per block, TILE-row tiles).
 const (
-	attnRows = 8
+	attnRows = attnRowsHost
 	attnTile = 32
 )
-
-// acts are the device activations of one block for N tokens (pkg/model's layerActs).
-type acts struct {
-	res, ln, qkv, att, mid, ln2, fc, act  cu.DevicePtr // T
-	lnMean, lnRstd, lse, ln2Mean, ln2Rstd cu.DevicePtr // float32
-}
 
 type trainer struct {
 	d    *device
@@ -41,17 +35,13 @@ type trainer struct {
 	partial, scalar                cu.DevicePtr // reduction scratch (float64)
 	steps                          int64
 
-	// Per-batch state.
-	N, capN                                int
-	arena                                  []cu.DevicePtr // buffers allocated for capN tokens
-	la                                     []acts
-	resL, lnf, logits                      cu.DevicePtr // T
-	lnfMean, lnfRstd, lse, logp, dlogp, D  cu.DevicePtr // f32
-	dres, dln, dqkv, datt, dfc, dact, dlnf cu.DevicePtr // T
-	tokens, pos, target, groups            cu.DevicePtr // int32
-	nGroups                                int
-	logpHost                               []float32
-	forwardOK                              bool
+	// Per-batch state: the activations (carveActs) for capN tokens, N used.
+	N, capN int
+	arena   []cu.DevicePtr // every buffer of actBufs, in carveActs' order
+	actBufs[cu.DevicePtr]
+	nGroups   int
+	logpHost  []float32
+	forwardOK bool
 }
 
 // New uploads m to GPU opts.Device and returns its Trainer. The host model stays the
@@ -215,54 +205,15 @@ func (tr *trainer) plan(N int) {
 		tr.freeActs()
 		tr.capN = N + N/8
 	}
-	c := tr.cfg
-	n := int64(tr.capN)
-	C, V, F := int64(c.DModel), int64(c.VocabSize), int64(c.DFF)
-	NH, NKV, hd := int64(c.NHead), int64(c.NKVHead), int64(c.HeadDim())
-	Q, O, FC := (NH+2*NKV)*hd, NH*hd, F
-	if c.Arch == model.ArchLlama {
-		FC = 2 * F
-	}
 	fresh := len(tr.arena) == 0
 	i := 0
-	// take returns the i-th buffer of the fixed allocation order (allocating it the first
-	// time), elems elements of type t.
-	take := func(elems int64, t dtype) cu.DevicePtr {
+	tr.actBufs = carveActs(tr.cfg, int64(tr.capN), tr.t.size(), tr.opts.Inference, func(elems, size int64) cu.DevicePtr {
 		if fresh {
-			tr.arena = append(tr.arena, tr.d.alloc(elems*t.size()))
+			tr.arena = append(tr.arena, tr.d.alloc(elems*size))
 		}
-		p := tr.arena[i]
 		i++
-		return p
-	}
-	T := tr.t
-	tr.la = tr.la[:0]
-	nl := c.NLayer
-	if tr.opts.Inference {
-		nl = 1 // one block's activations, the stream updated in place (as pkg/model's inference)
-	}
-	for l := 0; l < nl; l++ {
-		var a acts
-		a.res, a.ln, a.qkv, a.att = take(n*C, T), take(n*C, T), take(n*Q, T), take(n*O, T)
-		a.mid, a.ln2, a.fc, a.act = take(n*C, T), take(n*C, T), take(n*FC, T), take(n*F, T)
-		a.lnMean, a.lnRstd, a.lse = take(n, f32), take(n, f32), take(n*NH, f32)
-		a.ln2Mean, a.ln2Rstd = take(n, f32), take(n, f32)
-		tr.la = append(tr.la, a)
-	}
-	if tr.opts.Inference {
-		tr.resL = tr.la[0].res
-	} else {
-		tr.resL = take(n*C, T)
-	}
-	tr.lnf, tr.logits = take(n*C, T), take(n*V, T)
-	tr.lnfMean, tr.lnfRstd, tr.lse, tr.logp, tr.dlogp = take(n, f32), take(n, f32), take(n, f32), take(n, f32), take(n, f32)
-	tr.tokens, tr.pos, tr.target = take(n, f32), take(n, f32), take(n, f32) // int32, same size
-	tr.groups = take(3*(n/attnRows+n), f32)                                 // at most N/ROWS + nseq groups, nseq <= N
-	if !tr.opts.Inference {
-		tr.D = take(n*NH, f32)
-		tr.dres, tr.dln, tr.dqkv, tr.datt = take(n*C, T), take(n*C, T), take(n*Q, T), take(n*O, T)
-		tr.dfc, tr.dact, tr.dlnf = take(n*FC, T), take(n*F, T), take(n*C, T)
-	}
+		return tr.arena[i-1]
+	})
 	tr.N = N
 }
 
