@@ -1,0 +1,84 @@
+//go:build amd64 && !purego
+
+package simd
+
+import (
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
+
+// hasAsm: the kernels in simd_amd64.s need AVX-512F (and the OS saving ZMM state, which
+// cpu.X86.HasAVX512F already checks).
+var hasAsm = cpu.X86.HasAVX512F
+
+// Assembly kernels (simd_amd64.s); n elements, any n ≥ 0 (the tail is masked).
+
+//go:noescape
+func maxAVX512(n int, src *float32, out *[16]float32)
+
+// expShiftAVX512: dst[i] = alpha*exp(src[i]-shift); dst nil stores nothing; acc non-nil
+// receives the float64 lane sums (lanes 0-7 of the low and high halves).
+//
+//go:noescape
+func expShiftAVX512(n int, src, dst *float32, shift, alpha float32, acc *[16]float64)
+
+//go:noescape
+func geluAVX512(n int, src, dst *float32)
+
+//go:noescape
+func geluBwdAVX512(n int, inp, dout, dinp *float32)
+
+//go:noescape
+func swigluAVX512(n int, gate, up, out *float32)
+
+//go:noescape
+func swigluBwdAVX512(n int, gate, up, dout, dgate, dup *float32)
+
+func ptr(s []float32) *float32 {
+	if len(s) == 0 {
+		return nil
+	}
+	return &s[0]
+}
+
+func maxAsm(x []float32) float32 {
+	var out [16]float32
+	maxAVX512(len(x), ptr(x), &out)
+	m := float32(math.Inf(-1))
+	for _, v := range out {
+		m = max(m, v)
+	}
+	return m
+}
+
+func expShiftAsm(dst, src []float32, shift, alpha float32, acc *[16]float64) {
+	if len(src) == 0 {
+		return
+	}
+	expShiftAVX512(len(src), &src[0], ptr(dst), shift, alpha, acc)
+}
+
+func geluAsm(dst, src []float32) {
+	if len(src) > 0 {
+		geluAVX512(len(src), &src[0], &dst[0])
+	}
+}
+
+func geluBackwardAsm(dinp, inp, dout []float32) {
+	if len(inp) > 0 {
+		geluBwdAVX512(len(inp), &inp[0], &dout[0], &dinp[0])
+	}
+}
+
+func swigluAsm(out, gate, up []float32) {
+	if len(out) > 0 {
+		swigluAVX512(len(out), &gate[0], &up[0], &out[0])
+	}
+}
+
+func swigluBackwardAsm(dgate, dup, gate, up, dout []float32) {
+	if len(dout) > 0 {
+		swigluBwdAVX512(len(dout), &gate[0], &up[0], &dout[0], &dgate[0], &dup[0])
+	}
+}

@@ -1,0 +1,369 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Constants, one float32 each, broadcast into Z16-Z31 by the kernels.
+DATA consts<>+0(SB)/4, $0xc2d00000  // -104: below it e^x rounds to 0
+DATA consts<>+4(SB)/4, $0x42b18000  // 88.75: above 88.7228 e^x overflows to +Inf
+DATA consts<>+8(SB)/4, $0x3fb8aa3b  // log2(e)
+DATA consts<>+12(SB)/4, $0xbf318000 // -ln2 high part (-0.693359375, exact in 9 bits)
+DATA consts<>+16(SB)/4, $0x395e8083 // -ln2 low part (2.12194440e-4)
+DATA consts<>+20(SB)/4, $0x39506967 // p0 1.9875691500e-4 (Cephes expf)
+DATA consts<>+24(SB)/4, $0x3ab743ce // p1 1.3981999507e-3
+DATA consts<>+28(SB)/4, $0x3c088908 // p2 8.3334519073e-3
+DATA consts<>+32(SB)/4, $0x3d2aa9c1 // p3 4.1665795894e-2
+DATA consts<>+36(SB)/4, $0x3e2aaaaa // p4 1.6666665459e-1
+DATA consts<>+40(SB)/4, $0x3f000000 // p5 5.0000001201e-1
+DATA consts<>+44(SB)/4, $0x3f800000 // 1
+DATA consts<>+48(SB)/4, $0xff800000 // -Inf
+DATA consts<>+52(SB)/4, $0xbfcc422a // -2k (k = sqrt(2/pi)), GELU
+DATA consts<>+56(SB)/4, $0xbd922279 // -2k*0.044715
+DATA consts<>+60(SB)/4, $0x3fcc422a // 2k
+DATA consts<>+64(SB)/4, $0x3e5b33b6 // 2k*3*0.044715
+DATA consts<>+68(SB)/4, $0xbf800000 // -1
+GLOBL consts<>(SB), RODATA|NOPTR, $72
+
+// LOADEXP broadcasts the constants of EXP into Z16-Z27.
+#define LOADEXP \
+	VBROADCASTSS consts<>+0(SB), Z16;  \
+	VBROADCASTSS consts<>+8(SB), Z17;  \
+	VBROADCASTSS consts<>+12(SB), Z18; \
+	VBROADCASTSS consts<>+16(SB), Z19; \
+	VBROADCASTSS consts<>+20(SB), Z20; \
+	VBROADCASTSS consts<>+24(SB), Z21; \
+	VBROADCASTSS consts<>+28(SB), Z22; \
+	VBROADCASTSS consts<>+32(SB), Z23; \
+	VBROADCASTSS consts<>+36(SB), Z24; \
+	VBROADCASTSS consts<>+40(SB), Z25; \
+	VBROADCASTSS consts<>+44(SB), Z26; \
+	VBROADCASTSS consts<>+4(SB), Z27
+
+// EXP replaces Z0 by e^Z0 in every lane, using Z1-Z3. x is clamped to [-104, 88.75]
+// (NaN passes through: the data is the second source of VMAXPS/VMINPS), n = round(x*log2 e),
+// r = x - n*ln2 in two steps, e^r = 1 + r + r^2*P(r), and e^x = e^r * 2^n by VSCALEFPS,
+// which rounds once into the subnormals and overflows to +Inf.
+#define EXP \
+	VMAXPS       Z0, Z16, Z0;  \
+	VMINPS       Z0, Z27, Z0;  \
+	VMULPS       Z17, Z0, Z1;  \
+	VRNDSCALEPS  $0, Z1, Z1;   \
+	VFMADD231PS  Z18, Z1, Z0;  \
+	VFMADD231PS  Z19, Z1, Z0;  \
+	VMOVAPS      Z20, Z2;      \
+	VFMADD213PS  Z21, Z0, Z2;  \
+	VFMADD213PS  Z22, Z0, Z2;  \
+	VFMADD213PS  Z23, Z0, Z2;  \
+	VFMADD213PS  Z24, Z0, Z2;  \
+	VFMADD213PS  Z25, Z0, Z2;  \
+	VMULPS       Z0, Z0, Z3;   \
+	VFMADD213PS  Z0, Z3, Z2;   \
+	VADDPS       Z26, Z2, Z2;  \
+	VSCALEFPS    Z1, Z2, Z0
+
+// TAILMASK sets K1 to the low CX bits (0 < CX < 16), using AX.
+#define TAILMASK \
+	MOVL  $1, AX;  \
+	SHLL  CX, AX;  \
+	DECL  AX;      \
+	KMOVW AX, K1
+
+// func maxAVX512(n int, src *float32, out *[16]float32)
+TEXT ·maxAVX512(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ out+16(FP), DI
+	VBROADCASTSS consts<>+48(SB), Z4
+	VMOVAPS Z4, Z5
+
+maxloop:
+	CMPQ CX, $32
+	JLT  maxone
+	VMAXPS (SI), Z4, Z4
+	VMAXPS 64(SI), Z5, Z5
+	ADDQ $128, SI
+	SUBQ $32, CX
+	JMP  maxloop
+
+maxone:
+	CMPQ CX, $16
+	JLT  maxtail
+	VMAXPS (SI), Z4, Z4
+	ADDQ $64, SI
+	SUBQ $16, CX
+
+maxtail:
+	TESTQ CX, CX
+	JZ    maxdone
+	TAILMASK
+	VBROADCASTSS consts<>+48(SB), Z0
+	VMOVUPS (SI), K1, Z0
+	VMAXPS  Z0, Z5, Z5
+
+maxdone:
+	VMAXPS  Z5, Z4, Z4
+	VMOVUPS Z4, (DI)
+	VZEROUPPER
+	RET
+
+// func expShiftAVX512(n int, src, dst *float32, shift, alpha float32, acc *[16]float64)
+TEXT ·expShiftAVX512(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ dst+16(FP), DI
+	VBROADCASTSS shift+24(FP), Z10
+	VBROADCASTSS alpha+28(FP), Z11
+	MOVQ acc+32(FP), DX
+	LOADEXP
+	VXORPD Z8, Z8, Z8
+	VXORPD Z9, Z9, Z9
+
+exploop:
+	CMPQ CX, $16
+	JLT  exptail
+	VMOVUPS (SI), Z0
+	VSUBPS  Z10, Z0, Z0
+	EXP
+	VMULPS  Z11, Z0, Z0
+	TESTQ   DI, DI
+	JZ      expnostore
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, DI
+
+expnostore:
+	TESTQ DX, DX
+	JZ    expnosum
+	VEXTRACTF32X8 $1, Z0, Y5
+	VCVTPS2PD     Y0, Z4
+	VCVTPS2PD     Y5, Z5
+	VADDPD        Z4, Z8, Z8
+	VADDPD        Z5, Z9, Z9
+
+expnosum:
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP  exploop
+
+exptail:
+	TESTQ CX, CX
+	JZ    expdone
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z0
+	VSUBPS    Z10, Z0, Z0
+	EXP
+	VMULPS.Z  Z11, Z0, K1, Z0
+	TESTQ     DI, DI
+	JZ        exptailnostore
+	VMOVUPS   Z0, K1, (DI)
+
+exptailnostore:
+	VEXTRACTF32X8 $1, Z0, Y5
+	VCVTPS2PD     Y0, Z4
+	VCVTPS2PD     Y5, Z5
+	VADDPD        Z4, Z8, Z8
+	VADDPD        Z5, Z9, Z9
+
+expdone:
+	TESTQ DX, DX
+	JZ    expret
+	VMOVUPD Z8, (DX)
+	VMOVUPD Z9, 64(DX)
+
+expret:
+	VZEROUPPER
+	RET
+
+// GELUBODY: Z12 = x; Z0 = gelu(x) = x / (1 + e^(-2k(x + a x^3))), using Z1-Z3.
+#define GELUBODY \
+	VMULPS      Z12, Z12, Z0; \
+	VFMADD213PS Z28, Z29, Z0; \
+	VMULPS      Z12, Z0, Z0;  \
+	EXP;                      \
+	VADDPS      Z26, Z0, Z0;  \
+	VDIVPS      Z0, Z12, Z0
+
+// func geluAVX512(n int, src, dst *float32)
+TEXT ·geluAVX512(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ dst+16(FP), DI
+	LOADEXP
+	VBROADCASTSS consts<>+52(SB), Z28
+	VBROADCASTSS consts<>+56(SB), Z29
+
+geluloop:
+	CMPQ CX, $16
+	JLT  gelutail
+	VMOVUPS (SI), Z12
+	GELUBODY
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     geluloop
+
+gelutail:
+	TESTQ CX, CX
+	JZ    geludone
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z12
+	GELUBODY
+	VMOVUPS   Z0, K1, (DI)
+
+geludone:
+	VZEROUPPER
+	RET
+
+// GELUBWDBODY: Z12 = x, Z13 = dout; Z0 = gelu'(x)*dout with s = 1/(1+e^(-2u)),
+// gelu'(x) = s + x*s*(1-s)*(2k + 6ka x^2); uses Z1-Z3, Z14, Z15.
+#define GELUBWDBODY \
+	VMULPS      Z12, Z12, Z14; \
+	VMOVAPS     Z14, Z0;       \
+	VFMADD213PS Z28, Z29, Z0;  \
+	VMULPS      Z12, Z0, Z0;   \
+	EXP;                       \
+	VADDPS      Z26, Z0, Z0;   \
+	VDIVPS      Z0, Z26, Z0;   \
+	VSUBPS      Z0, Z26, Z15;  \
+	VMULPS      Z0, Z15, Z15;  \
+	VFMADD213PS Z30, Z31, Z14; \
+	VMULPS      Z12, Z14, Z14; \
+	VFMADD213PS Z0, Z15, Z14;  \
+	VMULPS      Z13, Z14, Z0
+
+// func geluBwdAVX512(n int, inp, dout, dinp *float32)
+TEXT ·geluBwdAVX512(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), CX
+	MOVQ inp+8(FP), SI
+	MOVQ dout+16(FP), DX
+	MOVQ dinp+24(FP), DI
+	LOADEXP
+	VBROADCASTSS consts<>+52(SB), Z28
+	VBROADCASTSS consts<>+56(SB), Z29
+	VBROADCASTSS consts<>+60(SB), Z30
+	VBROADCASTSS consts<>+64(SB), Z31
+
+gbloop:
+	CMPQ CX, $16
+	JLT  gbtail
+	VMOVUPS (SI), Z12
+	VMOVUPS (DX), Z13
+	GELUBWDBODY
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     gbloop
+
+gbtail:
+	TESTQ CX, CX
+	JZ    gbdone
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z12
+	VMOVUPS.Z (DX), K1, Z13
+	GELUBWDBODY
+	VMOVUPS   Z0, K1, (DI)
+
+gbdone:
+	VZEROUPPER
+	RET
+
+// SIGMOIDBODY: Z12 = g; Z14 = sigmoid(g) = 1/(1+e^-g); uses Z0-Z3.
+#define SIGMOIDBODY \
+	VMULPS Z28, Z12, Z0; \
+	EXP;                 \
+	VADDPS Z26, Z0, Z0;  \
+	VDIVPS Z0, Z26, Z14
+
+// func swigluAVX512(n int, gate, up, out *float32)
+TEXT ·swigluAVX512(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), CX
+	MOVQ gate+8(FP), SI
+	MOVQ up+16(FP), DX
+	MOVQ out+24(FP), DI
+	LOADEXP
+	VBROADCASTSS consts<>+68(SB), Z28
+
+swloop:
+	CMPQ CX, $16
+	JLT  swtail
+	VMOVUPS (SI), Z12
+	SIGMOIDBODY
+	VMULPS  Z12, Z14, Z14
+	VMULPS  (DX), Z14, Z14
+	VMOVUPS Z14, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     swloop
+
+swtail:
+	TESTQ CX, CX
+	JZ    swdone
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z12
+	VMOVUPS.Z (DX), K1, Z13
+	SIGMOIDBODY
+	VMULPS    Z12, Z14, Z14
+	VMULPS    Z13, Z14, Z14
+	VMOVUPS   Z14, K1, (DI)
+
+swdone:
+	VZEROUPPER
+	RET
+
+// SWIGLUBWDBODY: Z12 = g, Z13 = up, Z15 = dout; Z4 = dgate = dout*up*s*(1+g*(1-s)),
+// Z5 = dup = g*s*dout; uses Z0-Z3, Z14.
+#define SWIGLUBWDBODY \
+	SIGMOIDBODY;              \
+	VMULPS      Z12, Z14, Z5; \
+	VMULPS      Z15, Z5, Z5;  \
+	VSUBPS      Z14, Z26, Z4; \
+	VFMADD213PS Z26, Z12, Z4; \
+	VMULPS      Z14, Z4, Z4;  \
+	VMULPS      Z15, Z4, Z4;  \
+	VMULPS      Z13, Z4, Z4
+
+// func swigluBwdAVX512(n int, gate, up, dout, dgate, dup *float32)
+TEXT ·swigluBwdAVX512(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), CX
+	MOVQ gate+8(FP), SI
+	MOVQ up+16(FP), DX
+	MOVQ dout+24(FP), BX
+	MOVQ dgate+32(FP), DI
+	MOVQ dup+40(FP), R8
+	LOADEXP
+	VBROADCASTSS consts<>+68(SB), Z28
+
+sbloop:
+	CMPQ CX, $16
+	JLT  sbtail
+	VMOVUPS (SI), Z12
+	VMOVUPS (DX), Z13
+	VMOVUPS (BX), Z15
+	SWIGLUBWDBODY
+	VMOVUPS Z4, (DI)
+	VMOVUPS Z5, (R8)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, BX
+	ADDQ    $64, DI
+	ADDQ    $64, R8
+	SUBQ    $16, CX
+	JMP     sbloop
+
+sbtail:
+	TESTQ CX, CX
+	JZ    sbdone
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z12
+	VMOVUPS.Z (DX), K1, Z13
+	VMOVUPS.Z (BX), K1, Z15
+	SWIGLUBWDBODY
+	VMOVUPS   Z4, K1, (DI)
+	VMOVUPS   Z5, K1, (R8)
+
+sbdone:
+	VZEROUPPER
+	RET
