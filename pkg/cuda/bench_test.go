@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cpo-toolchain/cpo/pkg/model"
+	"gorgonia.org/cu"
 )
 
 // benchConfigs are the throughput models: GPT-2 small (124M) and a Llama of about 0.75B
@@ -82,6 +83,7 @@ func TestThroughput(t *testing.T) {
 			dlogp[i] = -1 / float32(N)
 		}
 		for _, obj := range []string{"mle", "cpo"} {
+			free0 := freeMem(t)
 			tr, err := New(m, Options{Precision: BF16, WeightDecay: 0.05})
 			if err != nil {
 				t.Fatal(err)
@@ -117,6 +119,15 @@ func TestThroughput(t *testing.T) {
 				}
 			}
 			stepS := total.Seconds() / float64(steps)
+			used := free0 - freeMem(t)
+			est := DeviceBytes(bc.cfg, int64(m.NumParams()), int64(N), Options{})
+			if ref != nil {
+				est += DeviceBytes(bc.cfg, int64(m.NumParams()), int64(N), Options{Inference: true})
+			}
+			// cuMemAlloc rounds to 2 MB pages and cuBLAS keeps a workspace: allow 1.5 GB.
+			if used < est || used > est+1500<<20 {
+				t.Errorf("%s %s: %d MB of device memory in use, DeviceBytes estimates %d MB", bc.name, obj, used>>20, est>>20)
+			}
 			flops := flopsPerToken(bc.cfg, m.NumParams(), bc.T)
 			if obj == "cpo" {
 				flops += (2*float64(m.NumParams()) + 2*float64(bc.cfg.NLayer*bc.cfg.DModel*bc.T))
@@ -124,7 +135,8 @@ func TestThroughput(t *testing.T) {
 			t.Logf("%s %s (%s): %.1f ms/step, %.0f tokens/s", bc.name, obj, tr.Device(), stepS*1000, float64(N)/stepS)
 			record(t, map[string]any{"check": "throughput", "impl": "go-cuda", "model": bc.name, "objective": obj,
 				"device": tr.Device(), "tokens": N, "B": bc.B, "T": bc.T, "step_ms": stepS * 1000,
-				"tokens_per_s": float64(N) / stepS, "flops_per_token": flops, "params": m.NumParams()})
+				"tokens_per_s": float64(N) / stepS, "flops_per_token": flops, "params": m.NumParams(),
+				"device_mb": used >> 20, "estimate_mb": est >> 20})
 			tr.Close()
 			if ref != nil {
 				ref.Close()
@@ -139,4 +151,27 @@ func TestThroughput(t *testing.T) {
 // package): 6 per parameter plus 6*L*C*T for causal attention, forward and backward.
 func flopsPerToken(cfg model.Config, params, T int) float64 {
 	return 6*float64(params) + 6*float64(cfg.NLayer)*float64(cfg.DModel)*float64(T)
+}
+
+// freeMem is the free device memory of GPU 0 (on its primary context, which the
+// trainers share).
+func freeMem(t *testing.T) int64 {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dev, err := cu.GetDevice(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := dev.RetainPrimaryCtx()
+	if err == nil {
+		err = cu.SetCurrentContext(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	free, _, err := cu.MemInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return free
 }
