@@ -5,6 +5,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -129,7 +131,12 @@ func run(c *cli.Context) error {
 	if err := cfg.Validate(); err != nil {
 		return cliutil.Usagef("%v", err)
 	}
-	dir, err := hub.Resolve(c.Context, c.String("model"))
+	// SIGINT or SIGTERM stops generation between steps; the output's temporary file is removed.
+	ctx, cancel := cliutil.SignalContext()
+	defer cancel()
+	stop := context.AfterFunc(c.Context, cancel)
+	defer stop()
+	dir, err := hub.Resolve(ctx, c.String("model"))
 	if err != nil {
 		return err
 	}
@@ -187,9 +194,12 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	err = rows.Run(c.Context, prompts, func(g *shard.Generation) error { return w.Write(*g) })
+	err = rows.Run(ctx, prompts, func(g *shard.Generation) error { return w.Write(*g) })
 	if err != nil {
 		w.Abort()
+		if errors.Is(err, context.Canceled) {
+			return cliutil.ErrInterrupted
+		}
 		return err
 	}
 	if err := w.Close(); err != nil {
