@@ -61,7 +61,7 @@ func BenchmarkSgemm(b *testing.B) {
 }
 
 // BenchmarkSgemv reports GFLOP/s and GB/s of B for products of a few rows (decoding steps
-// through GPT-2 small's layers, batch M = 1, 4, 8): Sgemv/MxKxN/NN|NT/tThreads. With one
+// through GPT-2 small's layers, batch M = 1 to 32): Sgemv/MxKxN/NN|NT/tThreads. With one
 // thread it also reports GB per CPU-second of the thread.
 func BenchmarkSgemv(b *testing.B) {
 	defer SetThreads(0)
@@ -69,7 +69,7 @@ func BenchmarkSgemv(b *testing.B) {
 	for _, s := range [][2]int{{768, 3072}, {3072, 768}, {768, 50304}} {
 		k, n := s[0], s[1]
 		B := randSlice(r, k*n)
-		for _, m := range []int{1, 4, 8} {
+		for _, m := range []int{1, 4, 8, 16, 32} {
 			A := randSlice(r, m*k)
 			C := make([]float32, m*n)
 			for _, tb := range []bool{false, true} {
@@ -163,10 +163,17 @@ func BenchmarkSgemmSmall(b *testing.B) {
 			}
 			b.Run(fmt.Sprintf("%dx%dx%d/%s", c.m, c.k, c.n, c.tt), func(b *testing.B) {
 				b.ReportAllocs()
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				cpu0 := threadCPU()
 				for i := 0; i < b.N; i++ {
 					SgemmStrided(ta, tb, c.m, c.n, c.k, 1, A, lda, 0, B, ldb, 0, 0, C, c.n, 0, 1)
 				}
-				b.ReportMetric(2*float64(c.m*c.n*c.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				flop := 2 * float64(c.m*c.n*c.k) * float64(b.N)
+				b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				if cpu := threadCPU() - cpu0; cpu > 0 {
+					b.ReportMetric(flop/cpu/1e9, "GFLOP/cpu-s")
+				}
 			})
 		}
 	}

@@ -37,7 +37,7 @@ func bf16ToF32(v uint16) float32 { return math.Float32frombits(uint32(v) << 16) 
 // SgemmBF16 is Sgemm with B in bfloat16 (for inference with bf16 weights):
 // C = alpha*op(A)*op(B) + beta*C, op(B) K×N with B stored K×N (ldb ≥ N) or, with transB,
 // N×K (ldb ≥ K). The products are those of B widened to float32, accumulated in float32.
-// Up to 8 rows of A (decoding) read B once without packing; more rows widen B a block of
+// Up to 16 rows of A (decoding) read B once without packing; more rows widen B a block of
 // columns at a time and run Sgemm on the block.
 func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)

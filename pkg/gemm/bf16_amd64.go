@@ -23,7 +23,7 @@ func saxpyBF16r1(n16 int, a0, a1, a2, a3 *float32, b *uint16, ldb int, o0, o1, o
 func sdot4x4BF16(k16 int, a0, a1, a2, a3 *float32, b0, b1, b2, b3 *uint16, out *float32)
 
 // bf16RowsAVX512 computes c[i*ldc+j] = alpha*Σ_p a[i*lda+p]*op(B)[p][j] + beta*c[i*ldc+j] for
-// i < m ≤ 8 and j0 ≤ j < j1, with B in bfloat16, reading B once without packing (the
+// i < m ≤ maxFewNT and j0 ≤ j < j1, with B in bfloat16, reading B once without packing (the
 // bfloat16 counterpart of gemvAVX512 and fewRowsAVX512). beta is +0 when zero.
 func bf16RowsAVX512(transB bool, m, j0, j1, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
 	put := func(i, j int, s float32) {

@@ -48,7 +48,7 @@ func TestBF16Conversion(t *testing.T) {
 	}
 }
 
-// TestSgemmBF16 checks SgemmBF16 (few-row kernels for M ≤ 8, widened blocks past that, with
+// TestSgemmBF16 checks SgemmBF16 (few-row kernels for M ≤ 16, widened blocks past that, with
 // N past one block) against SgemmBF16Ref on every implementation; tolerance as in check.
 func TestSgemmBF16(t *testing.T) {
 	defer SetThreads(0)
@@ -57,7 +57,7 @@ func TestSgemmBF16(t *testing.T) {
 	r := rand.New(rand.NewSource(9))
 	for _, th := range []int{1, 2} {
 		SetThreads(th)
-		for _, m := range []int{1, 2, 4, 5, 8, 9, 13} {
+		for _, m := range []int{1, 2, 4, 5, 8, 9, 16, 17} {
 			for _, n := range []int{1, 5, 17, 130, 1100} {
 				for _, k := range []int{1, 16, 33, 300} {
 					for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {

@@ -14,7 +14,7 @@
 // ZMM accumulators, packing by in-register transposes; AVX2+FMA: 6×16 with 12 YMM
 // accumulators; a pure Go 4×4 kernel otherwise). Work is spread over GOMAXPROCS goroutines
 // (see SetThreads) by column and row blocks of C, handed out dynamically. Products of at
-// most 8 rows (decoding) skip packing on AVX-512 and read B once. SgemmBF16 takes B in
+// most 16 rows (decoding) skip packing on AVX-512 and read B once. SgemmBF16 takes B in
 // bfloat16 (inference weights). The assembly is generated: go run ./_generate > kernel_amd64.s.
 //
 // Setting the environment variable CPO_NOASM=1 (read at start-up) or calling SetImpl("go")
@@ -35,7 +35,7 @@ import (
 // Shapes: op(A) is M×K, op(B) is K×N, C is M×N, all row-major with row strides lda, ldb, ldc.
 // Sgemm panics if a slice is too short for the shape and stride it is given. When k == 0 or
 // alpha == 0, A and B are not read (C = beta*C).
-// Products of more than about 2 MFLOP (or, for M ≤ 8, with B of more than 1 MB) run on up
+// Products of more than about 2 MFLOP (or, for M ≤ 16, with B of more than 1 MB) run on up
 // to Threads() goroutines.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
@@ -103,8 +103,8 @@ func sgemv(kern *kernel, workers int, transA, transB bool, n, k int, alpha float
 // Largest M that Sgemm computes without packing (kernel.fewRows), with B as stored and
 // with B transposed.
 const (
-	maxFewNN = 8
-	maxFewNT = 8
+	maxFewNN = 16
+	maxFewNT = 16
 )
 
 // sfew is Sgemm for a few rows with kern.fewRows, over column chunks on up to workers

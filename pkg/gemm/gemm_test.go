@@ -284,14 +284,14 @@ func TestNoAsmEnv(t *testing.T) {
 	}
 }
 
-// TestSgemmFewRows covers M = 1 (decoding) and M ≤ 8 (batched decoding), which the AVX-512
+// TestSgemmFewRows covers M = 1 (decoding) and M ≤ 16 (batched decoding), which the AVX-512
 // path computes without packing, on one and two threads, with A also given transposed.
 func TestSgemmFewRows(t *testing.T) {
 	defer SetThreads(0)
 	r := rand.New(rand.NewSource(6))
 	for _, th := range []int{1, 2} {
 		SetThreads(th)
-		for _, m := range []int{1, 2, 3, 4, 5, 8} {
+		for _, m := range []int{1, 2, 3, 4, 5, 8, 13, 16, 17} {
 			for _, n := range []int{1, 5, 16, 17, 130, 1000} {
 				for _, k := range []int{1, 15, 16, 33, 300} {
 					for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {

@@ -127,7 +127,7 @@ func sdot4x4(k16 int, a0, a1, a2, a3, b0, b1, b2, b3 *float32, out *float32)
 const fewNNBlock = 512
 
 // fewRowsAVX512 computes c[i*ldc+j] = alpha*Σ_p a[i*lda+p]*op(B)[p][j] + beta*c[i*ldc+j] for
-// i < m (2 ≤ m ≤ 8) and j0 ≤ j < j1, without packing:
+// i < m (2 ≤ m ≤ maxFewNN) and j0 ≤ j < j1, without packing:
 // B is read once (as stored: streamed row by row into m row accumulators; transposed: four
 // rows at a time, dotted with the rows of A four at a time). beta is +0 when zero.
 func fewRowsAVX512(transB bool, m, j0, j1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
