@@ -123,9 +123,12 @@ def forward(cfg, P, tokens, sdpa=False):
 
 
 def load_bin(path, dtype):
-    import numpy as np  # torch wheels depend on numpy
-
-    return torch.from_numpy(np.fromfile(path, dtype=dtype).copy())
+    """A little-endian float32 or int32 file as a 1-D tensor (no numpy needed)."""
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    if not data:
+        return torch.zeros(0, dtype=dtype)
+    return torch.frombuffer(data, dtype=dtype).clone()
 
 
 def rel(x, ref):
@@ -135,17 +138,15 @@ def rel(x, ref):
 
 
 def parity(dump, results):
-    import numpy as np
-
     ok = True
     for name in sorted(os.listdir(dump)):
         d = os.path.join(dump, name)
         cfg = json.load(open(os.path.join(d, "config.json")))
         table = json.load(open(os.path.join(d, "params.json")))
-        arena = load_bin(os.path.join(d, "params.bin"), np.float32).double()
-        tokens = load_bin(os.path.join(d, "tokens.bin"), np.int32).long()
-        starts = load_bin(os.path.join(d, "starts.bin"), np.int32).tolist()
-        dlogp = load_bin(os.path.join(d, "dlogp.bin"), np.float32).double()
+        arena = load_bin(os.path.join(d, "params.bin"), torch.float32).double()
+        tokens = load_bin(os.path.join(d, "tokens.bin"), torch.int32).long()
+        starts = load_bin(os.path.join(d, "starts.bin"), torch.int32).tolist()
+        dlogp = load_bin(os.path.join(d, "dlogp.bin"), torch.float32).double()
         P = {}
         for t in table:
             n = math.prod(t["shape"])
@@ -171,9 +172,9 @@ def parity(dump, results):
             n = math.prod(t["shape"])
             grad[t["offset"]: t["offset"] + n] = P[t["name"]].grad.reshape(-1)
         for run in ("cpu", "gpu-fp32", "gpu-bf16"):
-            g_logp = load_bin(os.path.join(d, run + "-logp.bin"), np.float32)
-            g_logits = load_bin(os.path.join(d, run + "-logits.bin"), np.float32)
-            g_grad = load_bin(os.path.join(d, run + "-grad.bin"), np.float32)
+            g_logp = load_bin(os.path.join(d, run + "-logp.bin"), torch.float32)
+            g_logits = load_bin(os.path.join(d, run + "-logits.bin"), torch.float32)
+            g_grad = load_bin(os.path.join(d, run + "-grad.bin"), torch.float32)
             worst, worst_name = 0.0, ""
             for t in table:
                 n = math.prod(t["shape"])
