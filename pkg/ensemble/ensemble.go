@@ -17,6 +17,7 @@ package ensemble
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -47,6 +48,9 @@ type Options struct {
 	DType safetensors.DType
 	// Progress, when not nil, is called after each tensor with the elements done and the total.
 	Progress func(done, total int64)
+	// Context, when not nil, stops the run between tensors once it is done (Interpolate then
+	// returns its error and leaves no output or temporary directory behind).
+	Context context.Context
 }
 
 // OutputDir expands a directory pattern for alpha: every "{alpha}" becomes the shortest
@@ -232,6 +236,11 @@ func Interpolate(mleDir, cpoDir string, outs []Output, opt Options) (err error) 
 	enc := make([]byte, 0)
 	var done int64
 	for _, name := range a.order {
+		if opt.Context != nil {
+			if err := opt.Context.Err(); err != nil {
+				return err
+			}
+		}
 		ta, tb := a.tensors[name], b.tensors[name]
 		n := numel(ta.shape)
 		x, y = grow(x, n), grow(y, n)
@@ -285,6 +294,11 @@ func Interpolate(mleDir, cpoDir string, outs []Output, opt Options) (err error) 
 			}
 		}
 		if err := safetensors.SyncDir(s.tmp); err != nil {
+			return err
+		}
+	}
+	if opt.Context != nil {
+		if err := opt.Context.Err(); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,8 @@
 package ensemble
 
 import (
+	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -235,5 +237,36 @@ func TestInterpolateRefuses(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(junk, "notes.txt")); string(b) != "keep" {
 		t.Fatal("the non-checkpoint directory was touched")
+	}
+}
+
+// A cancelled run (cpo-ensemble on SIGINT/SIGTERM) stops between tensors and leaves neither
+// outputs nor temporary directories behind.
+func TestInterpolateCancelled(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyConfig(model.ArchLlama)
+	_, da := save(t, dir, "mle", cfg, 1, safetensors.F32, `{"tok":1}`)
+	_, db := save(t, dir, "cpo", cfg, 2, safetensors.F32, `{"tok":1}`)
+	outDir := filepath.Join(dir, "out")
+	if err := os.Mkdir(outDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	outs := []Output{{Alpha: 0.3, Dir: filepath.Join(outDir, "ens-a0.3")}, {Alpha: 1, Dir: filepath.Join(outDir, "ens-a1")}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	err := Interpolate(da, db, outs, Options{Context: ctx, Progress: func(d, n int64) {
+		calls++
+		cancel() // as a signal arriving after the first tensor
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Interpolate after cancel: %v, want context.Canceled", err)
+	}
+	if calls != 1 {
+		t.Errorf("%d tensors mixed after the cancel, want it to stop after the first", calls)
+	}
+	ents, _ := os.ReadDir(outDir)
+	for _, e := range ents {
+		t.Errorf("left behind: %s", e.Name())
 	}
 }

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -67,11 +69,17 @@ func run(c *cli.Context) error {
 	default:
 		return cliutil.Usagef("--dtype %q: want auto, f32 or bf16", c.String("dtype"))
 	}
-	mle, err := hub.Resolve(c.Context, c.String("mle"))
+	// SIGINT or SIGTERM stops between tensors; the temporary output directories are removed.
+	ctx, cancel := cliutil.SignalContext()
+	defer cancel()
+	stop := context.AfterFunc(c.Context, cancel)
+	defer stop()
+	opt.Context = ctx
+	mle, err := hub.Resolve(ctx, c.String("mle"))
 	if err != nil {
 		return err
 	}
-	cpo, err := hub.Resolve(c.Context, c.String("cpo"))
+	cpo, err := hub.Resolve(ctx, c.String("cpo"))
 	if err != nil {
 		return err
 	}
@@ -87,6 +95,9 @@ func run(c *cli.Context) error {
 		last = done
 	}
 	if err := ensemble.Interpolate(mle, cpo, outs, opt); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return cliutil.ErrInterrupted
+		}
 		return err
 	}
 	prog.Done()
