@@ -66,7 +66,7 @@ cpo-embed -q -m "$OUT/mle" "$OUT/candidates.parquet" \
 for obj in cpo cpo-rank; do
   name=mixn; [ "$obj" = cpo-rank ] && name=mixnr
   stage "CPO: $obj (eq. $([ "$obj" = cpo ] && echo 7 || echo 8)), β = 5, from the MLE model → $name"
-  cpo-train --objective "$obj" -m "$OUT/mle" -o "$OUT/$name" --beta 5 --lr 2e-4 --weight-decay 0.05 --batch 32 --micro-batch 8 \
+  cpo-train --objective "$obj" -m "$OUT/mle" -o "$OUT/$name" --beta 5 --lr 5e-5 --weight-decay 0.05 --batch 32 --micro-batch 8 \
     --epochs "$CPO_EPOCHS" --seed "$SEED" --metrics "$OUT/$name.metrics.jsonl" --log-every 8 "$OUT/candidates-ranked.parquet"
   stage "WiSE-FT: θ = a·θ_MLE + (1−a)·θ_$name for a in $ALPHAS"
   cpo-ensemble -q --mle "$OUT/mle" --cpo "$OUT/$name" --alpha "$ALPHAS" -o "$OUT/models/$name-a{alpha}"
