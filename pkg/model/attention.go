@@ -5,6 +5,7 @@ import (
 	"runtime"
 
 	"github.com/cpo-toolchain/cpo/pkg/gemm"
+	"github.com/cpo-toolchain/cpo/pkg/simd"
 )
 
 // Causal self-attention over a packed batch. qkv (N, QKV) holds in every row the query
@@ -51,16 +52,8 @@ func softmaxCausalRows(s []float32, nq, nk, ls, off int, setLSE func(t int, lse 
 	for t := 0; t < nq; t++ {
 		row := s[t*ls : t*ls+nk]
 		vis := row[:off+t+1]
-		mx := vis[0]
-		for _, v := range vis {
-			mx = max(mx, v)
-		}
-		var sum float64
-		for j, v := range vis {
-			e := expf(v - mx)
-			vis[j] = e
-			sum += float64(e)
-		}
+		mx := simd.Max(vis)
+		sum := simd.ExpShiftSum(vis, vis, mx)
 		inv := float32(1 / sum)
 		for j := range vis {
 			vis[j] *= inv
@@ -137,9 +130,7 @@ func attentionBackward(dqkv, datt, qkv, lse []float32, starts []int, a attnShape
 			for t := 0; t < T; t++ {
 				l := lse[(s0+t)*a.NH+h]
 				row := p[t*T : (t+1)*T]
-				for j := 0; j <= t; j++ {
-					row[j] = expf(row[j] - l)
-				}
+				simd.ExpShift(row[:t+1], row[:t+1], l, 1)
 				clear(row[t+1:])
 			}
 			// dp = do·v^T, then ds = p*(dp - sum_j p*dp) in place.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cpo-toolchain/cpo/pkg/gemm"
 	"github.com/cpo-toolchain/cpo/pkg/parallel"
+	"github.com/cpo-toolchain/cpo/pkg/simd"
 )
 
 // This file holds the position-wise layers, each a xxxForward / xxxBackward pair.
@@ -268,28 +269,18 @@ func matmulBackward(dinp, dw, dbias, dout, inp, w []float32, N, IC, OC int, outI
 	}
 }
 
-const geluScale = 0.7978845608028654 // sqrt(2/pi)
-
 // geluForward: out (n) = 0.5*x*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x^3))), the tanh
-// approximation ("gelu_new" in transformers), elementwise over inp (n).
+// approximation ("gelu_new" in transformers), elementwise over inp (n); see simd.GELU.
 func geluForward(out, inp []float32) {
 	parallelFor(len(inp), 32768, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			x := inp[i]
-			out[i] = 0.5 * x * (1 + tanhf(geluScale*(x+0.044715*x*x*x)))
-		}
+		simd.GELU(out[lo:hi], inp[lo:hi])
 	})
 }
 
 // geluBackward writes dinp (n) = gelu'(inp) * dout, overwriting it (dinp may alias dout).
 func geluBackward(dinp, inp, dout []float32) {
 	parallelFor(len(inp), 32768, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			x := inp[i]
-			th := tanhf(geluScale * (x + 0.044715*x*x*x))
-			g := 0.5*(1+th) + 0.5*x*(1-th*th)*geluScale*(1+3*0.044715*x*x)
-			dinp[i] = g * dout[i]
-		}
+		simd.GELUBackward(dinp[lo:hi], inp[lo:hi], dout[lo:hi])
 	})
 }
 
@@ -298,11 +289,7 @@ func geluBackward(dinp, inp, dout []float32) {
 func swigluForward(out, gu []float32, N, F int) {
 	parallelFor(N, grainRows(F), func(lo, hi int) {
 		for t := lo; t < hi; t++ {
-			g, u, o := gu[t*2*F:t*2*F+F], gu[t*2*F+F:(t+1)*2*F], out[t*F:(t+1)*F]
-			for j := range o {
-				x := g[j]
-				o[j] = x / (1 + expf(-x)) * u[j]
-			}
+			simd.SwiGLU(out[t*F:(t+1)*F], gu[t*2*F:t*2*F+F], gu[t*2*F+F:(t+1)*2*F])
 		}
 	})
 }
@@ -313,13 +300,7 @@ func swigluBackward(dgu, gu, dout []float32, N, F int) {
 	parallelFor(N, grainRows(F), func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			g, u, d := gu[t*2*F:t*2*F+F], gu[t*2*F+F:(t+1)*2*F], dout[t*F:(t+1)*F]
-			dg, du := dgu[t*2*F:t*2*F+F], dgu[t*2*F+F:(t+1)*2*F]
-			for j := range d {
-				x := g[j]
-				s := 1 / (1 + expf(-x))
-				du[j] = x * s * d[j]
-				dg[j] = d[j] * u[j] * s * (1 + x*(1-s))
-			}
+			simd.SwiGLUBackward(dgu[t*2*F:t*2*F+F], dgu[t*2*F+F:(t+1)*2*F], g, u, d)
 		}
 	})
 }
@@ -366,15 +347,8 @@ func logprobForward(logp, lse, logits []float32, target []int32, N, V int) {
 				continue
 			}
 			row := logits[t*V : (t+1)*V]
-			mx := row[0]
-			for _, v := range row {
-				mx = max(mx, v)
-			}
-			var s float64
-			for _, v := range row {
-				s += float64(expf(v - mx))
-			}
-			l := float64(mx) + math.Log(s)
+			mx := simd.Max(row)
+			l := float64(mx) + math.Log(simd.ExpShiftSum(nil, row, mx))
 			lse[t] = float32(l)
 			logp[t] = float32(float64(row[target[t]]) - l)
 		}
@@ -392,10 +366,7 @@ func logprobBackward(logits, lse, dlogp []float32, target []int32, N, V int) {
 				clear(row)
 				continue
 			}
-			l := lse[t]
-			for j, v := range row {
-				row[j] = -d * expf(v-l)
-			}
+			simd.ExpShift(row, row, lse[t], -d)
 			row[target[t]] += d
 		}
 	})
