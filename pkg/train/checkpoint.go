@@ -69,15 +69,8 @@ func (t *Trainer) saveDir(dir string, withOptimizer bool) (err error) {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return err
 	}
-	if st, err := os.Stat(dir); err == nil {
-		if !st.IsDir() {
-			return fmt.Errorf("%s exists and is not a directory", dir)
-		}
-		if _, err := os.Stat(filepath.Join(dir, checkpoint.ConfigFileName)); err != nil {
-			if ents, _ := os.ReadDir(dir); len(ents) > 0 {
-				return fmt.Errorf("%s exists, is not empty and is not a checkpoint; refusing to replace it", dir)
-			}
-		}
+	if err := checkReplaceable(dir); err != nil {
+		return err
 	}
 	var rb [6]byte
 	rand.Read(rb[:])
@@ -122,6 +115,66 @@ func (t *Trainer) saveDir(dir string, withOptimizer bool) (err error) {
 		return err
 	}
 	return safetensors.SyncDir(parent)
+}
+
+// checkReplaceable reports why a model directory could not be written at dir: a file is there,
+// or a non-empty directory that is not a checkpoint (which saving would replace).
+func checkReplaceable(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s exists and is not a directory", dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, checkpoint.ConfigFileName)); err != nil {
+		if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+			return fmt.Errorf("%s exists, is not empty and is not a checkpoint; refusing to replace it", dir)
+		}
+	}
+	return nil
+}
+
+// probeWritable creates (if need be) the directory dir and a file in it, and removes the file.
+func probeWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".cpo-train-probe-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// CheckOutputs reports, before any training, an output the run could not write at its end or
+// at its checkpoints: Out that is a file or a non-empty directory other than a checkpoint, a
+// checkpoint directory that is a file, or a place where no file can be created. It creates the
+// parent directories of Out and the checkpoint directory (saving would create them anyway).
+func (t *Trainer) CheckOutputs() error {
+	if t.Cfg.Out == "" {
+		return nil
+	}
+	out := filepath.Clean(t.Cfg.Out)
+	if err := checkReplaceable(out); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := probeWritable(filepath.Dir(out)); err != nil {
+		return fmt.Errorf("--out %s cannot be written: %w", out, err)
+	}
+	root := filepath.Clean(t.CheckpointDir())
+	probe := filepath.Dir(root) // where root will be made
+	if st, err := os.Stat(root); err == nil {
+		if !st.IsDir() {
+			return fmt.Errorf("checkpoint directory %s exists and is not a directory", root)
+		}
+		probe = root
+	}
+	if err := probeWritable(probe); err != nil {
+		return fmt.Errorf("checkpoint directory %s cannot be written: %w", root, err)
+	}
+	return nil
 }
 
 // listCheckpoints returns the steps of the complete checkpoints under root, ascending.

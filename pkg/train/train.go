@@ -389,8 +389,14 @@ type Summary struct {
 // Run trains until the run's last step, writing checkpoints every SaveEvery steps, the final
 // model to Out, metrics and progress. On cancellation of ctx (SIGINT/SIGTERM) it saves a
 // checkpoint at the last completed step and returns ctx's error.
+//
+// Before the first step it checks that Out and the checkpoint directory can be written
+// (CheckOutputs), so that a run does not train for days and then fail to save.
 func (t *Trainer) Run(ctx context.Context) (Summary, error) {
 	var sum Summary
+	if err := t.CheckOutputs(); err != nil {
+		return sum, err
+	}
 	began := time.Now()
 	var tokens int
 	var avgStep float64

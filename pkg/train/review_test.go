@@ -1,0 +1,45 @@
+package train
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// An --out that cannot be written is refused before the first step, not after the whole run.
+func TestRunRefusesUnwritableOutputsBeforeTraining(t *testing.T) {
+	items := madeUpItems(8, 2, 3)
+	dir := t.TempDir()
+	notCkpt := filepath.Join(dir, "notes")
+	if err := os.MkdirAll(notCkpt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(notCkpt, "todo.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ out, ckpt, want string }{
+		{notCkpt, "", "not a checkpoint"},
+		{file, "", "not a directory"},
+		{filepath.Join(file, "model"), "", "cannot be written"},
+		{filepath.Join(dir, "ok"), file, "not a directory"},
+	} {
+		cfg := Config{Objective: Objective{Name: CPO, Beta: 1}, Batch: 4, Steps: 3, LR: 1e-3, Out: c.out, CheckpointDir: c.ckpt}
+		tr := newTrainer(t, cfg, tinyModel(t, 1), items)
+		_, err := tr.Run(context.Background())
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("out %s checkpoints %q: error %v, want %q", c.out, c.ckpt, err, c.want)
+		}
+		if tr.Step() != 0 {
+			t.Errorf("out %s: trained %d steps before refusing", c.out, tr.Step())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(notCkpt, "todo.txt")); err != nil {
+		t.Errorf("the directory's file is gone: %v", err)
+	}
+}
