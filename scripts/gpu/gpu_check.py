@@ -5,7 +5,9 @@
                                      dumped (TestDumpForTorch) with a float64 PyTorch model
   gpu_check.py bench RESULTS         time PyTorch eager MLE and CPO training steps of the
                                      same configurations as the Go TestThroughput
-  gpu_check.py report RESULTS OUT    write the markdown report OUT (docs/gpu-results.md)
+  gpu_check.py report RESULTS OUT [STAGES]
+                                     write the markdown report OUT (docs/gpu-results.md),
+                                     with run.sh's stage exit codes when STAGES is given
 
 RESULTS is a JSON-lines file both sides append to. Relative error of a tensor is
 ||x - ref||_2 / ||ref||_2 (the Go tests use the same definition). Needs torch only.
@@ -316,8 +318,8 @@ def bench(results, steps=5, warmup=2):
 # ---------------------------------------------------------------- report
 
 
-def report(results, out):
-    rows = [json.loads(l) for l in open(results) if l.strip()]
+def report(results, out, stages=None):
+    rows = [json.loads(l) for l in open(results) if l.strip()] if os.path.exists(results) else []
     card = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "unknown"
     peak = peak_bf16(card)
     drv = ""
@@ -369,6 +371,13 @@ def report(results, out):
     L += ["", "Go side: `cuda.test -test.run TestThroughput` built with `-tags cuda`; PyTorch side: eager mode,",
           "`torch.autocast(bfloat16)`, `scaled_dot_product_attention(is_causal=True)`, torch.optim.AdamW (default",
           "foreach implementation), same configurations and token counts.", ""]
+    if stages and os.path.exists(stages):
+        L += ["## Stages of this run", "", "| stage | exit status | time |", "|---|---|---|"]
+        for line in open(stages):
+            f = line.split()
+            if len(f) == 3:
+                L.append(f"| {f[0]} | {f[1]} | {f[2]} |")
+        L.append("")
     with open(out, "w") as f:
         f.write("\n".join(L))
     print("wrote", out)
@@ -384,6 +393,6 @@ if __name__ == "__main__":
     elif cmd == "bench":
         bench(sys.argv[2])
     elif cmd == "report":
-        report(sys.argv[2], sys.argv[3])
+        report(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
     else:
         sys.exit(__doc__)
