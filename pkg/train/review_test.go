@@ -43,3 +43,29 @@ func TestRunRefusesUnwritableOutputsBeforeTraining(t *testing.T) {
 		t.Errorf("the directory's file is gone: %v", err)
 	}
 }
+
+// Sequences cut to the model's context are reported: a warning, the count in the summary and
+// a "truncated" field in the metrics lines of the steps that cut.
+func TestRunReportsTruncation(t *testing.T) {
+	items := madeUpItems(8, 2, 3)
+	long := make([]int32, tinyCfg.MaxSeqLen+5)
+	for i := range long {
+		long[i] = int32(2 + i%20)
+	}
+	items[0].Conts[0] = long
+	var log, metrics strings.Builder
+	cfg := Config{Objective: Objective{Name: CPO, Beta: 1}, Batch: 8, Steps: 2, LR: 1e-3, Log: &log, Metrics: &metrics}
+	sum, err := newTrainer(t, cfg, tinyModel(t, 1), items).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Truncated != 2 {
+		t.Errorf("summary counts %d truncated sequences, want 2 (one per step)", sum.Truncated)
+	}
+	if !strings.Contains(log.String(), "cut 1 sequences to the model's context of 24 tokens") {
+		t.Errorf("no warning in the log:\n%s", log.String())
+	}
+	if strings.Count(metrics.String(), `"truncated":1`) != 2 {
+		t.Errorf("metrics lines:\n%s", metrics.String())
+	}
+}

@@ -367,6 +367,9 @@ func metricsLine(r StepResult, tokPerSec float64, elapsed float64) ([]byte, erro
 	if r.Skipped {
 		m["skipped"] = true
 	}
+	if r.Truncated > 0 {
+		m["truncated"] = r.Truncated
+	}
 	return json.Marshal(m)
 }
 
@@ -384,6 +387,9 @@ type Summary struct {
 	Final       StepResult
 	Checkpoint  string // the last checkpoint written
 	Interrupted bool
+	// Truncated counts the sequences (candidates with their prompts, over all steps) that were
+	// cut to the model's context, so their log-probabilities miss tokens.
+	Truncated int
 }
 
 // Run trains until the run's last step, writing checkpoints every SaveEvery steps, the final
@@ -423,6 +429,11 @@ func (t *Trainer) Run(ctx context.Context) (Summary, error) {
 		}
 		sum.Final = r
 		tokens += r.Tokens
+		if r.Truncated > 0 && sum.Truncated == 0 && t.Cfg.Log != nil {
+			fmt.Fprintf(t.Cfg.Log, "warning: step %d cut %d sequences to the model's context of %d tokens (the prompt loses its start, a continuation its end); the metrics file counts them per step\n",
+				r.Step, r.Truncated, t.Policy.Config.MaxSeqLen)
+		}
+		sum.Truncated += r.Truncated
 		if avgStep == 0 {
 			avgStep = r.Seconds
 		} else {

@@ -252,6 +252,9 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	say("done: %d steps, final loss %.4f; model in %s", sum.Steps, sum.Final.Loss, out)
+	if sum.Truncated > 0 {
+		fmt.Fprintf(logw, "cpo-train: %d sequences were cut to the model's context of %d tokens\n", sum.Truncated, start.Config.MaxSeqLen)
+	}
 	return nil
 }
 
