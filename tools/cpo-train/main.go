@@ -170,7 +170,10 @@ func runTrain(c *cli.Context) error {
 	if modelArg == "" {
 		return cliutil.Usagef("--model is required")
 	}
-	logw := os.Stderr
+	logw := c.App.ErrWriter
+	if logw == nil {
+		logw = os.Stderr
+	}
 	quiet := c.Bool("quiet")
 	say := func(format string, a ...any) {
 		if !quiet {
@@ -236,6 +239,7 @@ func runTrain(c *cli.Context) error {
 		defer f.Close()
 		tr.Cfg.Metrics = f
 	}
+	obj = tr.Cfg.Objective.Name // a resumed run's, unless --objective was given
 	ref := "computed on the fly by a frozen copy"
 	if obj == train.MLE {
 		ref = "not needed"
