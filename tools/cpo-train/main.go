@@ -98,7 +98,7 @@ reference pass; training from another model refuses the shard.`,
 rewards/chosen, rewards/rejected, grad_norm, lr) against the step, one line per metrics file,
 into --out DIR as <metric>.png ('/' becomes '_').`,
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "directory of the PNG files"},
+				&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "directory of the PNG files (required)"},
 				&cli.StringSliceFlag{Name: "keys", Usage: "metrics to draw (repeat or comma-separate)"},
 				cliutil.QuietFlag,
 			},
@@ -351,6 +351,9 @@ func fromState(c *cli.Context, cfg *train.Config, st *train.State) {
 }
 
 func runPlot(c *cli.Context) error {
+	if c.String("out") == "" {
+		return cliutil.Usagef("--out is required (the directory of the PNG files)")
+	}
 	if c.NArg() == 0 {
 		return cliutil.Usagef("name one or more metrics files")
 	}

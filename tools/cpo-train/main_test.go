@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cpo-toolchain/cpo/pkg/checkpoint"
+	"github.com/cpo-toolchain/cpo/pkg/cliutil"
 	"github.com/cpo-toolchain/cpo/pkg/model"
 	"github.com/cpo-toolchain/cpo/pkg/safetensors"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
@@ -70,5 +72,14 @@ func TestResumeReportsTheRunsObjective(t *testing.T) {
 	}
 	if !strings.Contains(log, "cpo-rank on 12 candidates rows") {
 		t.Errorf("the resumed run's report names another objective:\n%s", log)
+	}
+}
+
+// plot without --out is a usage error that says what is missing.
+func TestPlotWithoutOut(t *testing.T) {
+	_, err := run(t, "plot", "metrics.jsonl")
+	var ue cliutil.UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--out") {
+		t.Errorf("plot without --out: %v", err)
 	}
 }
