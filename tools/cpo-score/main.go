@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -20,7 +21,9 @@ import (
 	"github.com/cpo-toolchain/cpo/pkg/shard"
 )
 
-func main() {
+func main() { cliutil.Run(newApp()) }
+
+func newApp() *cli.App {
 	app := cliutil.NewApp("cpo-score", "win rates, paired differences, reverse-KL and NLL, as tables and figures",
 		`Reads judgment shards (files, directories, globs; stdin when no argument is given and
 --generations is not) and, with --generations and --scorer-model, generation shards.
@@ -65,7 +68,7 @@ convention: a model whose name (last path element of model_name) is "<base>-a<al
 		cliutil.QuietFlag,
 	)
 	app.Action = run
-	cliutil.Run(app)
+	return app
 }
 
 func run(c *cli.Context) error {
@@ -112,23 +115,26 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// Every output is made in memory first, so that one failing (a figure of a metric that was
+	// not computed) leaves no file of a failed run behind; files are then replaced atomically.
 	var md bytes.Buffer
 	if err := table.Markdown(&md, c.Int("digits"), !c.Bool("no-ci")); err != nil {
 		return err
 	}
+	type file struct {
+		path string
+		data []byte
+	}
+	var files []file
 	if p := c.String("markdown"); p != "" {
-		if err := os.WriteFile(p, md.Bytes(), 0o644); err != nil {
-			return err
-		}
+		files = append(files, file{p, md.Bytes()})
 	}
 	if p := c.String("csv"); p != "" {
 		var b bytes.Buffer
 		if err := table.CSV(&b); err != nil {
 			return err
 		}
-		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
-			return err
-		}
+		files = append(files, file{p, b.Bytes()})
 	}
 	if p := c.String("plot"); p != "" {
 		metric := c.String("plot-metric")
@@ -146,32 +152,65 @@ func run(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(p, png, 0o644); err != nil {
+		files = append(files, file{p, png})
+	}
+	shardsToStdout := c.String("out") == "" && !cliutil.IsTerminal(os.Stdout)
+	if c.String("out") != "" || shardsToStdout {
+		w, err := shard.NewWriter[shard.Score](c.String("out"), os.Stdout, cliutil.ShardOptions(c))
+		if err != nil {
+			return err
+		}
+		if err := w.Write(scores...); err != nil {
+			w.Abort()
+			return err
+		}
+		if err := w.Close(); err != nil {
 			return err
 		}
 	}
-	shardsToStdout := c.String("out") == "" && !cliutil.IsTerminal(os.Stdout)
-	var human io.Writer = os.Stdout
+	for _, f := range files {
+		if err := writeFileAtomic(f.path, f.data); err != nil {
+			return err
+		}
+	}
+	var human io.Writer = c.App.Writer
 	if shardsToStdout {
-		human = os.Stderr
+		human = c.App.ErrWriter
 	}
 	if !c.Bool("quiet") || !shardsToStdout {
 		if _, err := human.Write(md.Bytes()); err != nil {
 			return err
 		}
 	}
-	if c.String("out") == "" && !shardsToStdout {
-		return nil
-	}
-	w, err := shard.NewWriter[shard.Score](c.String("out"), os.Stdout, cliutil.ShardOptions(c))
+	return nil
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames it into place, so
+// that path holds either its old contents or all of data, never a part.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
 	if err != nil {
 		return err
 	}
-	if err := w.Write(scores...); err != nil {
-		w.Abort()
-		return err
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
 	}
-	return w.Close()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
 }
 
 func readJudgments(args []string) ([]metrics.Judged, error) {

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cpo-toolchain/cpo/pkg/shard"
+)
+
+// judgments writes a judgment shard of two models under greedy decoding.
+func judgments(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "judgments.parquet")
+	w, err := shard.NewWriter[shard.Judgment](path, nil, shard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcomes := []string{"win", "loss", "tie", "win", "loss", "win"}
+	for _, m := range []string{"mle", "cpo"} {
+		for i, o := range outcomes {
+			if m == "cpo" && o == "loss" {
+				o = "win"
+			}
+			if err := w.Write(shard.Judgment{ID: string(rune('a' + i)), Model: "fp-" + m, ModelName: m, Decoding: "greedy",
+				Judge: "likelihood:x", Template: "likelihood:mean-logp", GenFirst: "A", GenSecond: "B", Outcome: o}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func runApp(t *testing.T, args ...string) error {
+	t.Helper()
+	app := newApp()
+	app.Writer, app.ErrWriter = io.Discard, io.Discard
+	return app.Run(append([]string{"cpo-score"}, args...))
+}
+
+// --markdown and --csv replace their files whole (a new file renamed into place): a reader of
+// the old file never sees it truncated or half written.
+func TestTableFilesReplacedAtomically(t *testing.T) {
+	dir := t.TempDir()
+	js := judgments(t, dir)
+	md, csv := filepath.Join(dir, "t.md"), filepath.Join(dir, "t.csv")
+	for _, p := range []string{md, csv} {
+		if err := os.WriteFile(p, []byte("old table\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldMD, err := os.Open(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oldMD.Close()
+	if err := runApp(t, "-q", "--bootstrap", "50", "--baseline", "mle", "--markdown", md, "--csv", csv,
+		"-o", filepath.Join(dir, "s.parquet"), js); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(oldMD)
+	if string(b) != "old table\n" {
+		t.Errorf("the old markdown file was rewritten in place: a reader holding it saw %q", b)
+	}
+	b, _ = os.ReadFile(md)
+	if !strings.Contains(string(b), "| metric (decoding) | mle | cpo |") || !strings.Contains(string(b), "WinRate diff (greedy)") {
+		t.Errorf("new markdown:\n%s", b)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), ".tmp") {
+			t.Errorf("temporary file left: %s", e.Name())
+		}
+	}
+}
+
+// A failing output (here a figure of a metric that was not computed) fails the command before
+// any file is written, so no table of a failed run is left looking like a result.
+func TestNoFilesWhenAnOutputFails(t *testing.T) {
+	dir := t.TempDir()
+	js := judgments(t, dir)
+	md, csv, png, out := filepath.Join(dir, "t.md"), filepath.Join(dir, "t.csv"), filepath.Join(dir, "f.png"), filepath.Join(dir, "s.parquet")
+	err := runApp(t, "-q", "--bootstrap", "50", "--markdown", md, "--csv", csv, "--plot", png, "--plot-metric", "nll", "-o", out, js)
+	if err == nil || !strings.Contains(err.Error(), "nll") {
+		t.Fatalf("plot of a missing metric: %v", err)
+	}
+	for _, p := range []string{md, csv, png, out} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s written by a failed run", filepath.Base(p))
+		}
+	}
+}
