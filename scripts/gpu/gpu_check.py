@@ -351,7 +351,7 @@ def report(results, out, stages=None):
             L.append(f"| {r['model']} | {r['run']} | PyTorch float64 | {r['logp']:.1e} | {r['logits']:.1e} | {r['grads']:.1e} | "
                      f"{r['worst_tensor']} {r['worst']:.1e} | {'yes' if r['pass'] else '**no**'} |")
     for r in rows:
-        if r["check"] in ("gemm", "adamw"):
+        if r["check"] in ("gemm", "adamw", "attention-timing"):
             L.append("")
             L.append(f"- {r['check']}: " + ", ".join(f"{k} {v}" for k, v in r.items() if k != "check"))
     L += ["", "## Training throughput", "",
