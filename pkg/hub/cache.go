@@ -2,9 +2,26 @@
 // checkpoint directory, else a hub id ("gpt2-xl", "openlm-research/open_llama_3b", with an
 // optional "@revision") found in the standard Hugging Face cache, else downloaded into that
 // cache with the same layout huggingface_hub uses, so either side finds what the other fetched.
+// It also fetches single files of model and dataset repositories (Client.File), named on
+// command lines by hf:// URIs (ParseURI, ResolveFile), e.g. the paper's Dolly data:
 //
-// Cache layout (huggingface_hub's): under the cache directory, a repository "org/name" lives in
-// models--org--name/ with
+//	hf://datasets/databricks/databricks-dolly-15k/databricks-dolly-15k.jsonl
+//
+// URI syntax (the form huggingface_hub's HfFileSystem reads, models and datasets only):
+//
+//	hf://datasets/ORG/NAME[@REV]/PATH   a file of the dataset repository ORG/NAME
+//	hf://ORG/NAME[@REV]/PATH            a file of the model repository ORG/NAME
+//
+// ORG and NAME are one path segment each (letters, digits, '.', '_', '-'); a repository without
+// an organisation cannot be named by URI (the hub has moved those under one). REV is a branch,
+// tag or 40-hex commit hash, default "main"; it ends at the next '/', so a branch containing
+// '/' is written percent-encoded (@refs%2Fpr%2F1), except that refs/pr/N and refs/convert/NAME
+// are recognised as they are. PATH is the file's path inside the repository ('/'-separated, no
+// "." or ".." segments, no trailing '/'). A file found in the cache at REV is used without asking
+// the hub, so HF_HUB_OFFLINE=1 works for anything fetched before.
+//
+// Cache layout (huggingface_hub's): under the cache directory, a model repository "org/name"
+// lives in models--org--name/ and a dataset repository in datasets--org--name/, each with
 //
 //	refs/<revision>             the commit hash a branch or tag pointed to (no newline)
 //	blobs/<etag>                file contents, named by their ETag (sha256 for LFS files,
@@ -16,9 +33,13 @@
 // else ~/.cache/huggingface/hub. The endpoint is $HF_ENDPOINT (default https://huggingface.co),
 // the token $HF_TOKEN (else the file $HF_HOME/token), sent only to the endpoint's host as
 // "Authorization: Bearer" and never printed. HF_HUB_OFFLINE=1 forbids any network access.
+// The hub is asked GET {endpoint}/api/models/{repo}/revision/{rev} (or /api/datasets/...) for
+// the commit and file list, and files come from {endpoint}/{repo}/resolve/{commit}/{file} (or
+// {endpoint}/datasets/{repo}/resolve/...).
 //
-// Downloads of one file take the lock .locks/models--org--name/<etag>.lock (flock), as
-// huggingface_hub does, so concurrent processes do not write one blob at the same time.
+// Downloads of one file take the lock .locks/<folder>/<etag>.lock (flock), folder being
+// models--org--name or datasets--org--name, as huggingface_hub does, so concurrent processes
+// do not write one blob at the same time.
 //
 // The weights fetched are model.safetensors (or model.safetensors.index.json and its shards),
 // else pytorch_model.bin (or its index and shards), with config.json and the tokenizer files.
@@ -63,7 +84,7 @@ func ParseID(arg string) (repo, rev string, err error) {
 	if i := strings.LastIndexByte(arg, '@'); i >= 0 {
 		repo, rev = arg[:i], arg[i+1:]
 	}
-	if !repoRE.MatchString(repo) || strings.Contains(repo, "--") || strings.Contains(repo, "..") {
+	if checkRepo(repo) != nil {
 		return "", "", fmt.Errorf("%q is not a hub model id (expected name or org/name, optionally @revision)", arg)
 	}
 	if err := checkRevision(rev); err != nil {
@@ -97,10 +118,50 @@ func checkRepoFile(name string) error {
 	return nil
 }
 
+// Kind is the type of a hub repository.
+type Kind string
+
+// The repository kinds this package fetches from.
+const (
+	Model   Kind = "model"
+	Dataset Kind = "dataset"
+)
+
+// plural is the kind's word in cache folders and API paths ("models", "datasets").
+func (k Kind) plural() string { return string(k) + "s" }
+
+func (k Kind) check() error {
+	if k != Model && k != Dataset {
+		return fmt.Errorf("hub: unknown repository kind %q (want %q or %q)", string(k), Model, Dataset)
+	}
+	return nil
+}
+
+// display names a repository in messages as its URI does: "org/name" for a model,
+// "datasets/org/name" for a dataset.
+func (k Kind) display(repo string) string {
+	if k == Dataset {
+		return "datasets/" + repo
+	}
+	return repo
+}
+
 // RepoFolderName returns the cache folder of a model repository: "org/name" →
 // "models--org--name".
-func RepoFolderName(repo string) string {
-	return "models--" + strings.ReplaceAll(repo, "/", "--")
+func RepoFolderName(repo string) string { return FolderName(Model, repo) }
+
+// FolderName returns the cache folder of a repository of the given kind: "org/name" →
+// "models--org--name" or "datasets--org--name".
+func FolderName(kind Kind, repo string) string {
+	return kind.plural() + "--" + strings.ReplaceAll(repo, "/", "--")
+}
+
+// checkRepo checks a repository id ("name" or "org/name").
+func checkRepo(repo string) error {
+	if !repoRE.MatchString(repo) || strings.Contains(repo, "--") || strings.Contains(repo, "..") {
+		return fmt.Errorf("invalid repository id %q (expected name or org/name)", repo)
+	}
+	return nil
 }
 
 // DefaultCacheDir returns the hub cache directory from the environment (see the package doc).
@@ -138,22 +199,51 @@ func envTrue(name string) bool {
 // complete checkpoint (see Complete). rev may be a branch, a tag or a commit hash.
 func CachedSnapshot(cacheDir, repo, rev string) (string, bool) {
 	root := filepath.Join(cacheDir, RepoFolderName(repo))
-	commit := rev
-	if !commitRE.MatchString(rev) {
-		b, err := os.ReadFile(filepath.Join(root, "refs", filepath.FromSlash(rev)))
-		if err != nil {
-			return "", false
-		}
-		commit = strings.TrimSpace(string(b))
-		if !commitRE.MatchString(commit) && checkRevision(commit) != nil {
-			return "", false
-		}
+	commit, ok := cachedCommit(root, rev)
+	if !ok {
+		return "", false
 	}
 	dir := filepath.Join(root, "snapshots", commit)
 	if Complete(dir) != nil {
 		return "", false
 	}
 	return dir, true
+}
+
+// CachedFile returns the snapshot path of file (a '/'-separated path in the repository) of
+// the repository at rev in cacheDir when the file is there. rev may be a branch, a tag or a
+// commit hash.
+func CachedFile(cacheDir string, kind Kind, repo, rev, file string) (string, bool) {
+	if kind.check() != nil || checkRepo(repo) != nil || checkRevision(rev) != nil || checkRepoFile(file) != nil {
+		return "", false
+	}
+	root := filepath.Join(cacheDir, FolderName(kind, repo))
+	commit, ok := cachedCommit(root, rev)
+	if !ok {
+		return "", false
+	}
+	p := filepath.Join(root, "snapshots", commit, filepath.FromSlash(file))
+	if !isFile(p) {
+		return "", false
+	}
+	return p, true
+}
+
+// cachedCommit returns the snapshot name of rev under a repository's cache folder: rev itself
+// when it is a commit hash, else what refs/<rev> holds.
+func cachedCommit(root, rev string) (string, bool) {
+	if commitRE.MatchString(rev) {
+		return rev, true
+	}
+	b, err := os.ReadFile(filepath.Join(root, "refs", filepath.FromSlash(rev)))
+	if err != nil {
+		return "", false
+	}
+	commit := strings.TrimSpace(string(b))
+	if !commitRE.MatchString(commit) && checkRevision(commit) != nil {
+		return "", false
+	}
+	return commit, true
 }
 
 // weightLayouts are the weight files looked for, in order of preference: safetensors, then

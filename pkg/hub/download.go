@@ -218,12 +218,20 @@ func redactURL(u string) string {
 	return u
 }
 
-func (c *Client) apiURL(repo, rev string) string {
-	return fmt.Sprintf("%s/api/models/%s/revision/%s", c.Endpoint, repo, url.PathEscape(rev))
+// apiURL is the revision API of a repository: {endpoint}/api/models/{repo}/revision/{rev} or
+// {endpoint}/api/datasets/{repo}/revision/{rev}.
+func (c *Client) apiURL(kind Kind, repo, rev string) string {
+	return fmt.Sprintf("%s/api/%s/%s/revision/%s", c.Endpoint, kind.plural(), repo, url.PathEscape(rev))
 }
 
-func (c *Client) fileURL(repo, commit, file string) string {
-	return fmt.Sprintf("%s/%s/resolve/%s/%s", c.Endpoint, repo, url.PathEscape(commit), escapePath(file))
+// fileURL is where a file of a repository is downloaded: {endpoint}/{repo}/resolve/... for a
+// model, {endpoint}/datasets/{repo}/resolve/... for a dataset.
+func (c *Client) fileURL(kind Kind, repo, commit, file string) string {
+	prefix := ""
+	if kind != Model {
+		prefix = kind.plural() + "/"
+	}
+	return fmt.Sprintf("%s/%s%s/resolve/%s/%s", c.Endpoint, prefix, repo, url.PathEscape(commit), escapePath(file))
 }
 
 func escapePath(p string) string {
@@ -251,7 +259,7 @@ func (c *Client) Download(ctx context.Context, repo, rev string) (string, error)
 	if _, _, err := ParseID(repo + "@" + rev); err != nil {
 		return "", err
 	}
-	info, err := c.revisionInfo(ctx, repo, rev)
+	info, err := c.revisionInfo(ctx, Model, repo, rev)
 	if err != nil {
 		return "", err
 	}
@@ -278,7 +286,7 @@ func (c *Client) Download(ctx context.Context, repo, rev string) (string, error)
 			break
 		}
 		if have[l[1]] {
-			if err := c.fetch(ctx, repo, info.SHA, l[1]); err != nil {
+			if err := c.fetch(ctx, Model, repo, info.SHA, l[1]); err != nil {
 				return "", err
 			}
 			shards, err := indexShards(filepath.Join(snap, filepath.FromSlash(l[1])))
@@ -294,21 +302,12 @@ func (c *Client) Download(ctx context.Context, repo, rev string) (string, error)
 		return "", fmt.Errorf("hub: %s@%s has no weights this project reads (%s, %s, %s or %s)", repo, rev, weightLayouts[0][0], weightLayouts[0][1], weightLayouts[1][0], weightLayouts[1][1])
 	}
 	for _, f := range files {
-		if err := c.fetch(ctx, repo, info.SHA, f); err != nil {
+		if err := c.fetch(ctx, Model, repo, info.SHA, f); err != nil {
 			return "", err
 		}
 	}
-	if rev != info.SHA {
-		ref := filepath.Join(root, "refs", filepath.FromSlash(rev))
-		if err := os.MkdirAll(filepath.Dir(ref), 0o755); err != nil {
-			return "", err
-		}
-		if err := safetensors.AtomicWrite(ref, func(w io.Writer) error {
-			_, err := io.WriteString(w, info.SHA)
-			return err
-		}); err != nil {
-			return "", err
-		}
+	if err := writeRef(root, rev, info.SHA); err != nil {
+		return "", err
 	}
 	if err := Complete(snap); err != nil {
 		return "", err
@@ -316,9 +315,25 @@ func (c *Client) Download(ctx context.Context, repo, rev string) (string, error)
 	return snap, nil
 }
 
-func (c *Client) revisionInfo(ctx context.Context, repo, rev string) (*repoInfo, error) {
-	what := fmt.Sprintf("repository %s revision %s", repo, rev)
-	resp, err := c.do(ctx, http.MethodGet, c.apiURL(repo, rev), nil, false)
+// writeRef records under a repository's cache folder root that rev points at commit (nothing
+// to record when rev is the commit).
+func writeRef(root, rev, commit string) error {
+	if rev == commit {
+		return nil
+	}
+	ref := filepath.Join(root, "refs", filepath.FromSlash(rev))
+	if err := os.MkdirAll(filepath.Dir(ref), 0o755); err != nil {
+		return err
+	}
+	return safetensors.AtomicWrite(ref, func(w io.Writer) error {
+		_, err := io.WriteString(w, commit)
+		return err
+	})
+}
+
+func (c *Client) revisionInfo(ctx context.Context, kind Kind, repo, rev string) (*repoInfo, error) {
+	what := fmt.Sprintf("repository %s revision %s", kind.display(repo), rev)
+	resp, err := c.do(ctx, http.MethodGet, c.apiURL(kind, repo, rev), nil, false)
 	if err != nil {
 		return nil, fmt.Errorf("hub: %s: %w", what, err)
 	}
@@ -370,9 +385,9 @@ func normalizeETag(s string) string {
 	return strings.Trim(s, `"`)
 }
 
-func (c *Client) head(ctx context.Context, repo, commit, file string) (*fileMeta, error) {
-	u := c.fileURL(repo, commit, file)
-	what := fmt.Sprintf("%s@%s file %s", repo, commit[:min(len(commit), 12)], file)
+func (c *Client) head(ctx context.Context, kind Kind, repo, commit, file string) (*fileMeta, error) {
+	u := c.fileURL(kind, repo, commit, file)
+	what := fmt.Sprintf("%s@%s file %s", kind.display(repo), commit[:min(len(commit), 12)], file)
 	resp, err := c.do(ctx, http.MethodHead, u, http.Header{"Accept-Encoding": {"identity"}}, false)
 	if err != nil {
 		return nil, fmt.Errorf("hub: %s: %w", what, err)
@@ -407,24 +422,27 @@ func (c *Client) head(ctx context.Context, repo, commit, file string) (*fileMeta
 	return m, nil
 }
 
-// fetch makes snapshots/<commit>/<file> point at a verified blob, downloading it if needed.
-func (c *Client) fetch(ctx context.Context, repo, commit, file string) error {
+// fetch makes snapshots/<commit>/<file> of a repository point at a verified blob,
+// downloading it if needed.
+func (c *Client) fetch(ctx context.Context, kind Kind, repo, commit, file string) error {
+	name := kind.display(repo)
 	if err := checkRepoFile(file); err != nil {
-		return fmt.Errorf("hub: %s: %w", repo, err)
+		return fmt.Errorf("hub: %s: %w", name, err)
 	}
-	root := filepath.Join(c.CacheDir, RepoFolderName(repo))
+	folder := FolderName(kind, repo)
+	root := filepath.Join(c.CacheDir, folder)
 	pointer := filepath.Join(root, "snapshots", commit, filepath.FromSlash(file))
 	if isFile(pointer) {
 		return nil
 	}
-	m, err := c.head(ctx, repo, commit, file)
+	m, err := c.head(ctx, kind, repo, commit, file)
 	if err != nil {
 		return err
 	}
 	blob := filepath.Join(root, "blobs", m.etag)
-	lock := filepath.Join(c.CacheDir, ".locks", RepoFolderName(repo), m.etag+".lock")
+	lock := filepath.Join(c.CacheDir, ".locks", folder, m.etag+".lock")
 	unlock, err := lockPath(ctx, lock, func() {
-		c.progressf("hub: %s %s: waiting for another download of the same file\n", repo, file)
+		c.progressf("hub: %s %s: waiting for another download of the same file\n", name, file)
 	})
 	if err != nil {
 		return fmt.Errorf("hub: locking %s: %w", lock, err)
@@ -437,7 +455,7 @@ func (c *Client) fetch(ctx context.Context, repo, commit, file string) error {
 		if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
 			return err
 		}
-		if err := c.downloadBlob(ctx, repo, file, m, blob); err != nil {
+		if err := c.downloadBlob(ctx, name, file, m, blob); err != nil {
 			return err
 		}
 	}
@@ -461,6 +479,8 @@ type errTransfer struct{ err error }
 func (e errTransfer) Error() string { return e.err.Error() }
 func (e errTransfer) Unwrap() error { return e.err }
 
+// downloadBlob fetches the file into blob through blob.incomplete; repo names the repository
+// in messages only.
 func (c *Client) downloadBlob(ctx context.Context, repo, file string, m *fileMeta, blob string) error {
 	part := blob + ".incomplete"
 	retries := c.Retries

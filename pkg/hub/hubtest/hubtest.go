@@ -1,8 +1,10 @@
-// Package hubtest is a fake Hugging Face hub for tests: the revision API, HEAD and GET on
-// resolve URLs (small files answered directly with their git-sha1 ETag; *.safetensors and
-// *.bin files as LFS, redirected to a separate CDN server with X-Linked-Etag and X-Linked-Size), Range
-// requests, private repositories behind a bearer token, and injected faults (a transfer cut
-// half-way, a corrupted body). Nothing here contacts the real hub.
+// Package hubtest is a fake Hugging Face hub for tests: model and dataset repositories, the
+// revision API (/api/models/{repo}/revision/{rev}, /api/datasets/...), HEAD and GET on resolve
+// URLs ({repo}/resolve/..., datasets/{repo}/resolve/...; small files answered directly with
+// their git-sha1 ETag; LFS files (see IsLFS) redirected to a separate CDN server with
+// X-Linked-Etag and X-Linked-Size), Range requests, private repositories behind a bearer
+// token, and injected faults (a transfer cut half-way, a corrupted body). Nothing here
+// contacts the real hub.
 package hubtest
 
 import (
@@ -32,7 +34,8 @@ type Server struct {
 	Hub, CDN *httptest.Server
 
 	mu      sync.Mutex
-	repos   map[string]*Repo
+	repos   map[string]*Repo  // model repositories
+	dsets   map[string]*Repo  // dataset repositories
 	blobs   map[string][]byte // sha256 → content served by the CDN
 	log     []string
 	cutOnce map[string]bool
@@ -45,11 +48,20 @@ type Repo struct {
 	Commit  string
 	Refs    map[string]string
 	Files   map[string][]byte
+	// NoSiblings makes the revision API answer without the file list, so that a client learns
+	// of a missing file only from the resolve URL's 404. Set it before the first request.
+	NoSiblings bool
 }
 
-// IsLFS reports whether the fake hub stores a file in LFS (served through the CDN).
+// IsLFS reports whether the fake hub stores a file in LFS (served through the CDN): weights
+// (*.safetensors, *.bin) and data files (*.jsonl, *.parquet, *.arrow).
 func IsLFS(name string) bool {
-	return strings.HasSuffix(name, ".safetensors") || strings.HasSuffix(name, ".bin")
+	for _, ext := range []string{".safetensors", ".bin", ".jsonl", ".parquet", ".arrow"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
 }
 
 // SHA256 returns the hex sha256 of b (the ETag of an LFS file).
@@ -60,7 +72,7 @@ func SHA256(b []byte) string {
 
 // New starts a fake hub, closed when the test ends.
 func New(t testing.TB) *Server {
-	h := &Server{repos: map[string]*Repo{}, blobs: map[string][]byte{}, cutOnce: map[string]bool{}, corrupt: map[string]bool{}}
+	h := &Server{repos: map[string]*Repo{}, dsets: map[string]*Repo{}, blobs: map[string][]byte{}, cutOnce: map[string]bool{}, corrupt: map[string]bool{}}
 	h.CDN = httptest.NewServer(http.HandlerFunc(h.serveCDN))
 	h.Hub = httptest.NewServer(http.HandlerFunc(h.serveHub))
 	t.Cleanup(func() { h.Hub.Close(); h.CDN.Close() })
@@ -70,9 +82,20 @@ func New(t testing.TB) *Server {
 // AddRepo publishes files under name (e.g. "org/model") at a commit derived from the name,
 // with the branch "main".
 func (h *Server) AddRepo(name string, private bool, files map[string][]byte) *Repo {
+	return h.add(h.repos, name, name, private, files)
+}
+
+// AddDataset publishes files under the dataset repository name (e.g.
+// "databricks/databricks-dolly-15k"), served under /api/datasets/ and /datasets/, at a commit
+// derived from "datasets/"+name, with the branch "main".
+func (h *Server) AddDataset(name string, private bool, files map[string][]byte) *Repo {
+	return h.add(h.dsets, name, "datasets/"+name, private, files)
+}
+
+func (h *Server) add(repos map[string]*Repo, name, seed string, private bool, files map[string][]byte) *Repo {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	sum := sha1.Sum([]byte(name))
+	sum := sha1.Sum([]byte(seed))
 	r := &Repo{Private: private, Commit: hex.EncodeToString(sum[:]), Files: files}
 	r.Refs = map[string]string{"main": r.Commit}
 	for n, b := range files {
@@ -80,7 +103,7 @@ func (h *Server) AddRepo(name string, private bool, files map[string][]byte) *Re
 			h.blobs[SHA256(b)] = b
 		}
 	}
-	h.repos[name] = r
+	repos[name] = r
 	return r
 }
 
@@ -130,18 +153,19 @@ func (h *Server) record(r *http.Request) {
 	h.log = append(h.log, fmt.Sprintf("%s %s range=%q auth=%q", r.Method, r.URL.Path, r.Header.Get("Range"), r.Header.Get("Authorization")))
 }
 
-// lookup finds the repository of a path "<repo>/<rest>", repo being one or two segments.
-func (h *Server) lookup(p string) (*Repo, string) {
+// lookup finds the repository of a path "<repo>/<rest>" in repos, repo being one or two
+// segments.
+func (h *Server) lookup(repos map[string]*Repo, p string) (*Repo, string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	parts := strings.SplitN(p, "/", 3)
 	if len(parts) >= 3 {
-		if r, ok := h.repos[parts[0]+"/"+parts[1]]; ok {
+		if r, ok := repos[parts[0]+"/"+parts[1]]; ok {
 			return r, parts[2]
 		}
 	}
 	if len(parts) >= 2 {
-		if r, ok := h.repos[parts[0]]; ok {
+		if r, ok := repos[parts[0]]; ok {
 			return r, strings.Join(parts[1:], "/")
 		}
 	}
@@ -152,9 +176,16 @@ func (h *Server) serveHub(w http.ResponseWriter, r *http.Request) {
 	h.record(r)
 	authed := r.Header.Get("Authorization") == "Bearer "+Token
 	p := strings.TrimPrefix(r.URL.Path, "/")
-	api := strings.HasPrefix(p, "api/models/")
-	p = strings.TrimPrefix(p, "api/models/")
-	repo, rest := h.lookup(p)
+	repos, api := h.repos, false
+	switch {
+	case strings.HasPrefix(p, "api/models/"):
+		p, api = strings.TrimPrefix(p, "api/models/"), true
+	case strings.HasPrefix(p, "api/datasets/"):
+		p, api, repos = strings.TrimPrefix(p, "api/datasets/"), true, h.dsets
+	case strings.HasPrefix(p, "datasets/"):
+		p, repos = strings.TrimPrefix(p, "datasets/"), h.dsets
+	}
+	repo, rest := h.lookup(repos, p)
 	if repo == nil || repo.Private && !authed {
 		if authed {
 			w.Header().Set("X-Error-Code", "RepoNotFound")
@@ -185,11 +216,15 @@ func (h *Server) serveHub(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if api {
-		var sib []map[string]string
-		for n := range repo.Files {
-			sib = append(sib, map[string]string{"rfilename": n})
+		ans := map[string]any{"sha": commit}
+		if !repo.NoSiblings {
+			sib := []map[string]string{}
+			for n := range repo.Files {
+				sib = append(sib, map[string]string{"rfilename": n})
+			}
+			ans["siblings"] = sib
 		}
-		json.NewEncoder(w).Encode(map[string]any{"sha": commit, "siblings": sib})
+		json.NewEncoder(w).Encode(ans)
 		return
 	}
 	body, ok := repo.Files[file]
