@@ -482,3 +482,25 @@ func TestReadAndJoinReferences(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// 408 Request Timeout is a timeout the server reports itself: retried like 429 and 5xx, not
+// recorded as a failed verdict.
+func TestRemoteRetries408(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			http.Error(w, "request timeout", http.StatusRequestTimeout)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"choices": []any{map[string]any{"message": map[string]any{"content": "A"}}}})
+	}))
+	defer srv.Close()
+	r := remote(srv.URL, &sleeps{})
+	ans, err := r.Ask(context.Background(), "which?")
+	if err != nil || ans != "A" {
+		t.Fatalf("after a 408: %q, %v", ans, err)
+	}
+	if r.Retried() != 1 {
+		t.Fatalf("%d retries, want 1", r.Retried())
+	}
+}

@@ -20,7 +20,7 @@ import (
 // Remote asks an OpenAI-compatible chat-completions endpoint (POST {BaseURL}/chat/completions
 // with one user message, temperature 0 and MaxTokens) and returns the answer text.
 //
-// Retries: a request answered 429 or 5xx, timed out, or refused at the connection is retried
+// Retries: a request answered 408, 429 or 5xx, timed out, or refused at the connection is retried
 // up to Retries times, waiting an exponential backoff with jitter (attempt k waits a uniform
 // time in [d/2, d], d = min(BaseDelay·2^k, MaxDelay)), or the server's Retry-After (seconds or
 // an HTTP date, capped at MaxRetryAfter) when that is longer. Other 4xx answers are not
@@ -272,7 +272,7 @@ func (r *Remote) once(ctx context.Context, body []byte) (string, attemptResult, 
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK:
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500:
 		return "", attemptRetry, retryAfter(resp.Header.Get("Retry-After")),
 			fmt.Errorf("%s: HTTP %d: %s", r.endpoint(), resp.StatusCode, snippet(data))
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound:

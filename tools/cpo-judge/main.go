@@ -49,7 +49,7 @@ literal braces). Answers are parsed strictly: after trimming white space, punctu
 the answer must be exactly A or B, else the verdict is "unparsed" and the raw text is kept.
 
 Remote answers go to an append-only, fsynced cache (--cache), so an interrupted run resumes
-where it stopped and a rerun makes no calls. Retries: 429, 5xx, timeouts and connection
+where it stopped and a rerun makes no calls. Retries: 408, 429, 5xx, timeouts and connection
 failures, with exponential backoff and jitter, honouring Retry-After; 401/403/404 stop the run;
 --max-conn-failures consecutive connection failures stop it too. A report (calls made, cached,
 retried, failed) goes to stderr. A verdict that still fails is recorded as "error" and the
