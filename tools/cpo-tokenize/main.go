@@ -2,6 +2,7 @@
 // byte-level BPE, Llama/OpenLlama SentencePiece BPE) and writes example shards.
 //
 //	cpo-tokenize encode --tokenizer DIR --format dolly --out data/dolly databricks-dolly-15k.jsonl
+//	cpo-tokenize encode --tokenizer DIR --out data/dolly hf://datasets/databricks/databricks-dolly-15k/databricks-dolly-15k.jsonl
 //	cpo-tokenize encode --tokenizer DIR --format text --prefix-frac 0.15 --out data/wiki wiki.txt
 //	cpo-tokenize ids --tokenizer DIR < lines.txt        # one line of ids per input line
 //	cpo-tokenize decode --tokenizer DIR < ids.txt       # ids back to text
@@ -11,8 +12,9 @@
 //	cpo-tokenize convert --tokenizer gpt2/ --out ckpt/tokenizer.json
 //
 // --tokenizer takes a directory holding tokenizer.json, or encoder.json + vocab.bpe, or
-// tokenizer.model, or the file itself. All logic lives in pkg/tokenizer and
-// pkg/tokenizer/prep.
+// tokenizer.model, or the file itself. encode's inputs may be hub URIs,
+// hf://datasets/ORG/NAME[@REV]/PATH, fetched into the Hugging Face cache (see pkg/hub). All
+// logic lives in pkg/tokenizer and pkg/tokenizer/prep.
 package main
 
 import (
@@ -29,6 +31,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cpo-toolchain/cpo/pkg/cliutil"
+	"github.com/cpo-toolchain/cpo/pkg/hub"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
 	"github.com/cpo-toolchain/cpo/pkg/tokenizer"
 	"github.com/cpo-toolchain/cpo/pkg/tokenizer/prep"
@@ -89,7 +92,7 @@ func encodeCmd() *cli.Command {
 	return &cli.Command{
 		Name:      "encode",
 		Usage:     "tokenize Dolly JSONL, generic JSONL/Parquet or text into example shards",
-		ArgsUsage: "[INPUT...] (default: standard input)",
+		ArgsUsage: "[INPUT...] (files, or hub files hf://datasets/ORG/NAME[@REV]/PATH fetched into the Hugging Face cache; default: standard input)",
 		Description: "The default Dolly prompt template is:\n\n" + prep.DefaultDollyTemplate +
 			"\nand the response follows it directly. Rows are split train/test by a permutation seeded with --seed.",
 		Flags:  append(flags, cliutil.OutputFlags()...),
@@ -137,7 +140,11 @@ func encode(c *cli.Context) error {
 		inputs = []string{"-"}
 	}
 	for _, in := range inputs {
-		if err := r.ReadFile(in, c.App.Reader); err != nil {
+		local, err := hub.ResolveFile(c.Context, in) // hf:// URIs to files in the hub cache
+		if err != nil {
+			return err
+		}
+		if err := r.ReadFile(local, c.App.Reader); err != nil {
 			return hintSkipBad(err)
 		}
 	}

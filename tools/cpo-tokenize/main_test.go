@@ -6,9 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/cpo-toolchain/cpo/pkg/hub"
+	"github.com/cpo-toolchain/cpo/pkg/hub/hubtest"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
 	"github.com/cpo-toolchain/cpo/pkg/tokenizer"
 )
@@ -117,5 +120,53 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if _, err := run(t, "", "encode", "-t", trained, corpus, "--out", textOut); err == nil {
 		t.Fatal("a flag after the inputs was accepted")
+	}
+}
+
+// TestEncodeHubURI: an hf://datasets/... input is fetched from a (fake) hub into the cache
+// and encodes exactly as the same file given locally; offline, the cached copy is used.
+func TestEncodeHubURI(t *testing.T) {
+	tokDir := gpt2Dir(t)
+	dir := t.TempDir()
+	var rows strings.Builder
+	for i := range 9 {
+		rows.WriteString(`{"instruction":"Count to ` + strings.Repeat("1", i+1) + `.","context":"","response":"Done.","category":"open_qa"}` + "\n")
+	}
+	local := filepath.Join(dir, "databricks-dolly-15k.jsonl")
+	os.WriteFile(local, []byte(rows.String()), 0o644)
+	h := hubtest.New(t)
+	h.AddDataset("databricks/databricks-dolly-15k", false, map[string][]byte{"databricks-dolly-15k.jsonl": []byte(rows.String())})
+	t.Setenv(hub.EnvHome, t.TempDir())
+	t.Setenv(hub.EnvCache, filepath.Join(dir, "hub"))
+	t.Setenv(hub.EnvEndpoint, h.Hub.URL)
+	t.Setenv(hub.EnvToken, "")
+	t.Setenv(hub.EnvOffline, "")
+	t.Setenv("TRANSFORMERS_OFFLINE", "")
+
+	encode := func(in string) []shard.Example {
+		t.Helper()
+		out := filepath.Join(dir, "ex.parquet")
+		if _, err := run(t, "", "encode", "-q", "-t", tokDir, "--out", out, in); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		exs, err := shard.ReadAll[shard.Example]([]string{out}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return exs
+	}
+	const uri = "hf://datasets/databricks/databricks-dolly-15k/databricks-dolly-15k.jsonl"
+	want := encode(local)
+	if got := encode(uri); len(got) != 9 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("hub input encodes differently:\n%+v\n%+v", got, want)
+	}
+	t.Setenv(hub.EnvOffline, "1")
+	n := len(h.Requests())
+	if got := encode(uri); !reflect.DeepEqual(got, want) || len(h.Requests()) != n {
+		t.Fatalf("offline: %d requests", len(h.Requests())-n)
+	}
+	if _, err := run(t, "", "encode", "-q", "-t", tokDir, "--out", filepath.Join(dir, "x.parquet"), "hf://datasets/databricks/databricks-dolly-15k/missing.jsonl"); err == nil ||
+		!strings.Contains(err.Error(), "datasets/databricks/databricks-dolly-15k@main file missing.jsonl") {
+		t.Fatalf("missing hub file: %v", err)
 	}
 }
