@@ -120,6 +120,9 @@ func run(c *cli.Context) error {
 	default:
 		return cliutil.Usagef("--prompt-too-long %q: want error or truncate-left", c.String("prompt-too-long"))
 	}
+	if c.Int("batch") < 1 {
+		return cliutil.Usagef("--batch %d must be >= 1", c.Int("batch"))
+	}
 	if c.Int("limit") < 0 {
 		return cliutil.Usagef("--limit %d must be >= 0", c.Int("limit"))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cpo-toolchain/cpo/pkg/checkpoint"
+	"github.com/cpo-toolchain/cpo/pkg/cliutil"
 	"github.com/cpo-toolchain/cpo/pkg/model"
 	"github.com/cpo-toolchain/cpo/pkg/safetensors"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
@@ -117,5 +119,19 @@ func TestSignalLeavesNoPartialOutput(t *testing.T) {
 	ents, _ := os.ReadDir(outDir)
 	for _, e := range ents {
 		t.Errorf("left behind: %s", e.Name())
+	}
+}
+
+// --batch below 1 is a usage error, not silently decoded one sequence at a time.
+func TestBadBatchIsUsageError(t *testing.T) {
+	ckpt, examples := fixture(t, 3)
+	for _, b := range []string{"0", "-3"} {
+		app := newApp()
+		app.Writer, app.ErrWriter = io.Discard, io.Discard
+		err := app.Run([]string{"cpo-generate", "-q", "-m", ckpt, "--max-new-tokens", "4", "--batch", b, "-o", filepath.Join(t.TempDir(), "g.parquet"), examples})
+		var ue cliutil.UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--batch") {
+			t.Errorf("--batch %s: %v, want a usage error about --batch", b, err)
+		}
 	}
 }
