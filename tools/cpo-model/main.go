@@ -34,7 +34,9 @@ checkpoint.Fingerprint): equal fingerprints mean the same function, whatever the
 			Action: infoCmd,
 		},
 		{
-			Name: "path", Usage: "print the local checkpoint directory of a model, downloading it into the hub cache if needed", ArgsUsage: "[MODEL]",
+			Name: "path", Usage: "print the local checkpoint directory of a model, or the local path of a hub file, downloading it into the hub cache if needed", ArgsUsage: "[MODEL | hf://datasets/ORG/NAME[@REV]/PATH | hf://ORG/NAME[@REV]/PATH]",
+			Description: `Given a hub file URI (one file of a dataset or model repository), prints the path of that
+file in the Hugging Face cache, e.g. cpo-model path hf://datasets/databricks/databricks-dolly-15k/databricks-dolly-15k.jsonl`,
 			Flags:  []cli.Flag{modelFlag},
 			Action: pathCmd,
 		},
@@ -89,6 +91,14 @@ func infoCmd(c *cli.Context) error {
 func pathCmd(c *cli.Context) error {
 	arg, err := modelArg(c)
 	if err != nil {
+		return err
+	}
+	if hub.IsURI(arg) {
+		p, err := hub.ResolveFile(c.Context, arg)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Println(p)
 		return err
 	}
 	dir, err := hub.Resolve(c.Context, arg)
