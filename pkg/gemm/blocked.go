@@ -30,14 +30,16 @@ func sgemmBlocked(kn *kernel, workers int, transA, transB bool, m, n, k int, alp
 		mb = mr
 	}
 	pl.npn = (n + nr - 1) / nr
-	// Columns per task: one task per worker is enough without contention, but a few more
-	// keep both cores busy when another process steals one of them.
+	// Columns per task: many small tasks, so that the last one to finish leaves the other
+	// workers idle only briefly (and both cores stay busy when another process slows one).
+	// A narrow task costs little: it packs only its own columns of B, and every task walks
+	// the same packed A.
 	want := 1
 	if workers > 1 {
-		want = 3 * workers
+		want = 8 * workers
 	}
 	ppt := (pl.npn + want - 1) / want
-	if minP := (128 + nr - 1) / nr; ppt < minP {
+	if minP := (64 + nr - 1) / nr; ppt < minP {
 		ppt = minP
 	}
 	if maxP := kn.nc / nr; ppt > maxP {
@@ -70,7 +72,7 @@ func sgemmBlocked(kn *kernel, workers int, transA, transB bool, m, n, k int, alp
 		rows := min(mb, m-i0)
 		np := (rows + mr - 1) / mr
 		abuf := getBuffer(np * mr * k)
-		pl.block(i0, rows, abuf.f, want)
+		pl.block(i0, rows, abuf.f, 2*workers)
 		parallel.For(np, workers, pl.packA)
 		parallel.Tasks(pl.ntm*pl.ntn, workers, func(w, t int) {
 			if bufs[w] == nil {
@@ -105,8 +107,8 @@ type plan struct {
 	ap                     []float32
 }
 
-// block sets up the row block i0..i0+rows with packed-A storage ap, split so that there are
-// about want tasks in all.
+// block sets up the row block i0..i0+rows with packed-A storage ap, splitting the rows too
+// when there are fewer than want column tasks (each row task packs its columns of B again).
 func (pl *plan) block(i0, rows int, ap []float32, want int) {
 	pl.i0, pl.rows, pl.ap = i0, rows, ap
 	pl.np = (rows + pl.kn.mr - 1) / pl.kn.mr
