@@ -9,7 +9,7 @@ import (
 
 // Plot draws one metric of the table as a PNG like the paper's Figure 1. In model mode: grouped
 // bars, one group per model (column), one bar per decoding, with the 95% intervals as error
-// bars. In alpha mode: metric against α, one line per (base model, decoding); a model without
+// bars (in decoding mode: one group per decoding, one bar per model). In alpha mode: metric against α, one line per (base model, decoding); a model without
 // α is drawn as a flat line across the α range, so the baseline reads as a reference level.
 func (t *Table) Plot(metric, title string) ([]byte, error) {
 	var rows []TableRow
@@ -35,7 +35,7 @@ func (t *Table) Plot(metric, title string) ([]byte, error) {
 		}
 		var series []plot.Series
 		for _, r := range rows {
-			s := plot.Series{Name: r.Decoding, Y: make([]float64, len(cats)), Lo: make([]float64, len(cats)), Hi: make([]float64, len(cats))}
+			s := plot.Series{Name: r.series(), Y: make([]float64, len(cats)), Lo: make([]float64, len(cats)), Hi: make([]float64, len(cats))}
 			for i, c := range r.Cells {
 				s.Y[i], s.Lo[i], s.Hi[i] = nan, nan, nan
 				if c.OK {

@@ -330,3 +330,48 @@ func TestTablePlot(t *testing.T) {
 		}
 	}
 }
+
+// Table 3's shape: decoding configurations as columns, one row per model.
+func TestTableByDecoding(t *testing.T) {
+	s := func(name, dec string, v float64) shard.Score {
+		return shard.Score{Model: "fp" + name, ModelName: "runs/" + name, Decoding: dec, Metric: MetricWinRate, Value: v, Lo: v - 0.01, Hi: v + 0.01, N: 1000}
+	}
+	var scores []shard.Score
+	for _, m := range []struct {
+		name string
+		v    [4]float64
+	}{{"mixnr", [4]float64{0.591, 0.611, 0.607, 0.6}}, {"mle", [4]float64{0.497, 0.517, 0.532, 0.514}}} {
+		for i, d := range []string{"top-k50-p1", "top-k50-p0.7", "beam2", "beam4"} {
+			scores = append(scores, s(m.name, d, m.v[i]))
+		}
+	}
+	tb, err := BuildTable(scores, "decoding")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md bytes.Buffer
+	if err := tb.Markdown(&md, 3, false); err != nil {
+		t.Fatal(err)
+	}
+	want := `| metric (model) \ decoding | top-k50-p1 | top-k50-p0.7 | beam2 | beam4 |
+| --- | --- | --- | --- | --- |
+| WinRate (mixnr) | 0.591 | 0.611 | 0.607 | 0.600 |
+| WinRate (mle) | 0.497 | 0.517 | 0.532 | 0.514 |
+`
+	if md.String() != want {
+		t.Fatalf("markdown:\n%s\nwant:\n%s", md.String(), want)
+	}
+	var csvb bytes.Buffer
+	if err := tb.CSV(&csvb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(csvb.String(), `metric (model) \ decoding,top-k50-p1,top-k50-p0.7,beam2,beam4`+"\nWinRate (mixnr),0.591,") {
+		t.Fatalf("csv:\n%s", csvb.String())
+	}
+	if b, err := tb.Plot(MetricWinRate, "Table 3"); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Fatalf("plot: %v", err)
+	}
+	if _, err := BuildTable(append(scores, s("mixnr", "beam4", 0.5)), "decoding"); err == nil {
+		t.Fatal("two scores for one cell accepted")
+	}
+}

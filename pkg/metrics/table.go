@@ -64,30 +64,47 @@ type Cell struct {
 	OK            bool
 }
 
-// TableRow is one metric under one decoding configuration.
+// TableRow is one metric under one decoding configuration (model and alpha modes), or one
+// metric of one model (decoding mode: Model is the model's label and Decoding is empty).
 type TableRow struct {
 	Metric, Decoding string
-	Label            string // e.g. "WinRate (greedy)"
+	Model            string // decoding mode only
+	Label            string // e.g. "WinRate (greedy)", or "WinRate (mle)" in decoding mode
 	Cells            []Cell // one per column
+}
+
+// series is what distinguishes the rows of one metric: the decoding, or the model in
+// decoding mode.
+func (r TableRow) series() string {
+	if r.Model != "" {
+		return r.Model
+	}
+	return r.Decoding
 }
 
 // Table is a result table in the paper's shape: columns are models, rows are (metric,
 // decoding) pairs. In alpha mode (Tables 2, 4, 5) the columns are grouped by base model and
 // sorted by α within a group, and an "α" line under the header shows each column's α ("-" for
-// a model without one).
+// a model without one). In decoding mode (Table 3: "Model \ Config") the columns are the
+// decoding configurations and the rows are (metric, model) pairs.
 type Table struct {
-	Columns   []Column
-	Rows      []TableRow
-	AlphaMode bool
+	Columns      []Column // in decoding mode, Label is the decoding
+	Rows         []TableRow
+	AlphaMode    bool
+	DecodingMode bool
 }
 
 // BuildTable lays out score rows as a table. mode is "model" (columns are models in order of
-// first appearance) or "alpha" (columns grouped by base name in order of first appearance,
-// then by increasing α). Rows follow MetricOrder, then decodings in order of first
-// appearance; metrics absent from the scores get no row.
+// first appearance), "alpha" (columns grouped by base name in order of first appearance,
+// then by increasing α) or "decoding" (columns are decodings, rows models, as Table 3). Rows
+// follow MetricOrder, then decodings (models in decoding mode) in order of first appearance;
+// metrics absent from the scores get no row.
 func BuildTable(scores []shard.Score, mode string) (*Table, error) {
+	if mode == "decoding" {
+		return buildByDecoding(scores)
+	}
 	if mode != "model" && mode != "alpha" {
-		return nil, fmt.Errorf("table columns %q: want model or alpha", mode)
+		return nil, fmt.Errorf("table columns %q: want model, alpha or decoding", mode)
 	}
 	t := &Table{AlphaMode: mode == "alpha"}
 	colIdx := map[string]int{}
@@ -157,6 +174,54 @@ func BuildTable(scores []shard.Score, mode string) (*Table, error) {
 	return t, nil
 }
 
+// buildByDecoding is BuildTable's decoding mode: one column per decoding, one row per
+// (metric, model), both in order of first appearance.
+func buildByDecoding(scores []shard.Score) (*Table, error) {
+	t := &Table{DecodingMode: true}
+	colIdx := map[string]int{}
+	var models []string
+	seenModel := map[string]bool{}
+	for _, s := range scores {
+		if _, ok := colIdx[s.Decoding]; !ok {
+			colIdx[s.Decoding] = len(t.Columns)
+			t.Columns = append(t.Columns, Column{Label: s.Decoding, Base: s.Decoding, Alpha: math.NaN()})
+		}
+		if l := ModelLabel(s.ModelName, s.Model); !seenModel[l] {
+			seenModel[l] = true
+			models = append(models, l)
+		}
+	}
+	type rk struct{ metric, model string }
+	rows := map[rk]*TableRow{}
+	for _, m := range MetricOrder {
+		for _, l := range models {
+			rows[rk{m.Name, l}] = &TableRow{Metric: m.Name, Model: l, Label: m.Display + " (" + l + ")", Cells: make([]Cell, len(t.Columns))}
+		}
+	}
+	used := map[rk]bool{}
+	for _, s := range scores {
+		l := ModelLabel(s.ModelName, s.Model)
+		r := rows[rk{s.Metric, l}]
+		if r == nil {
+			return nil, fmt.Errorf("score of %s: unknown metric %q", l, s.Metric)
+		}
+		c := &r.Cells[colIdx[s.Decoding]]
+		if c.OK {
+			return nil, fmt.Errorf("two %s scores for model %s, decoding %s (two models share the label?)", s.Metric, l, s.Decoding)
+		}
+		*c = Cell{Value: s.Value, Lo: s.Lo, Hi: s.Hi, N: s.N, OK: true}
+		used[rk{s.Metric, l}] = true
+	}
+	for _, m := range MetricOrder {
+		for _, l := range models {
+			if used[rk{m.Name, l}] {
+				t.Rows = append(t.Rows, *rows[rk{m.Name, l}])
+			}
+		}
+	}
+	return t, nil
+}
+
 func (c Column) alphaText() string {
 	if !c.HasAlpha {
 		return "-"
@@ -166,6 +231,9 @@ func (c Column) alphaText() string {
 
 func (t *Table) header() []string {
 	h := []string{"metric (decoding)"}
+	if t.DecodingMode {
+		h[0] = "metric (model) \\ decoding"
+	}
 	for _, c := range t.Columns {
 		if t.AlphaMode {
 			h = append(h, c.Base)

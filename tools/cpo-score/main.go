@@ -46,7 +46,9 @@ Outputs: score shards to --out, or to stdout when it is not a terminal; the Mark
 stdout when the shards go to --out or stdout is a terminal, else to stderr; --markdown, --csv
 and --plot write files. Tables have one row per (metric, decoding) and one column per model
 (--table-columns model) or, for WISE-FT weight-space ensembles, models grouped by base name and
-sorted by alpha (--table-columns alpha) with an alpha line under the header. The alpha naming
+sorted by alpha (--table-columns alpha) with an alpha line under the header, or, as the paper's
+Table 3, one column per decoding configuration and a row per (metric, model) (--table-columns
+decoding). The alpha naming
 convention: a model whose name (last path element of model_name) is "<base>-a<alpha>", e.g.
 "mixnr-a0.3" or "wise-a0", has that alpha; other models show "-".`)
 	app.ArgsUsage = "[JUDGMENTS ...]"
@@ -57,7 +59,7 @@ convention: a model whose name (last path element of model_name) is "<base>-a<al
 		&cli.StringSliceFlag{Name: "generations", Usage: "generation shards for reverse_kl and nll (needs --scorer-model)"},
 		&cli.StringFlag{Name: "scorer-model", Usage: "checkpoint directory of the larger model P for reverse_kl and nll"},
 		&cli.IntFlag{Name: "batch-tokens", Value: 2048, Usage: "scorer: packed tokens per forward pass"},
-		&cli.StringFlag{Name: "table-columns", Value: "model", Usage: "table columns: model (one per model) or alpha (grouped by base name, sorted by alpha)"},
+		&cli.StringFlag{Name: "table-columns", Value: "model", Usage: "table columns: model (one per model), alpha (grouped by base name, sorted by alpha) or decoding (one per decoding configuration, a row per model, as the paper's Table 3)"},
 		&cli.StringFlag{Name: "markdown", Usage: "also write the Markdown table to this file"},
 		&cli.StringFlag{Name: "csv", Usage: "write the table as CSV to this file"},
 		&cli.StringFlag{Name: "plot", Usage: "write a PNG figure (like the paper's Figure 1) of --plot-metric to this file"},
@@ -73,8 +75,8 @@ convention: a model whose name (last path element of model_name) is "<base>-a<al
 
 func run(c *cli.Context) error {
 	mode := c.String("table-columns")
-	if mode != "model" && mode != "alpha" {
-		return cliutil.Usagef("--table-columns %q: want model or alpha", mode)
+	if mode != "model" && mode != "alpha" && mode != "decoding" {
+		return cliutil.Usagef("--table-columns %q: want model, alpha or decoding", mode)
 	}
 	gens := c.StringSlice("generations")
 	if (len(gens) > 0) != (c.String("scorer-model") != "") {

@@ -95,3 +95,17 @@ func TestNoFilesWhenAnOutputFails(t *testing.T) {
 		}
 	}
 }
+
+// --table-columns decoding lays the table out as the paper's Table 3.
+func TestTableColumnsDecoding(t *testing.T) {
+	dir := t.TempDir()
+	js := judgments(t, dir)
+	md := filepath.Join(dir, "t.md")
+	if err := runApp(t, "-q", "--bootstrap", "0", "--table-columns", "decoding", "--markdown", md, "-o", filepath.Join(dir, "s.parquet"), js); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(md)
+	if !strings.HasPrefix(string(b), "| metric (model) \\ decoding | greedy |\n") || !strings.Contains(string(b), "| WinRate (cpo) | 0.917 |") {
+		t.Fatalf("table:\n%s", b)
+	}
+}
