@@ -7,8 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -131,8 +134,45 @@ candidates of --seq-len tokens each (reference log-probs precomputed unless --re
 	return app
 }
 
+// signalGrace is how long after the first SIGINT/SIGTERM further signals are taken for the same
+// interruption. `timeout -s INT` signals the command and then its whole process group, and a
+// job scheduler may signal every process of a job: two signals a moment apart must not turn
+// "save a checkpoint and stop" into "exit at once, losing the run since the last checkpoint".
+const signalGrace = 3 * time.Second
+
+// trainSignalContext returns a context cancelled by the first SIGINT or SIGTERM, which is
+// announced on stderr; signals within grace of the first are ignored, and a later one exits
+// at once (status 130) without saving.
+func trainSignalContext(stderr io.Writer, grace time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			signal.Stop(ch)
+			return
+		}
+		first := time.Now()
+		fmt.Fprintf(stderr, "cpo-train: interrupted: finishing the current micro-batch and saving a checkpoint (signal again after %s to exit without saving)\n", grace)
+		cancel()
+		for range ch {
+			if time.Since(first) >= grace {
+				fmt.Fprintln(stderr, "cpo-train: second signal: exiting without saving")
+				os.Exit(130)
+			}
+		}
+	}()
+	return ctx, cancel
+}
+
 func runTrain(c *cli.Context) error {
-	ctx, cancel := cliutil.SignalContext()
+	errw := c.App.ErrWriter
+	if errw == nil {
+		errw = os.Stderr
+	}
+	ctx, cancel := trainSignalContext(errw, signalGrace)
 	defer cancel()
 	out := c.String("out")
 	if out == "" {
@@ -170,10 +210,7 @@ func runTrain(c *cli.Context) error {
 	if modelArg == "" {
 		return cliutil.Usagef("--model is required")
 	}
-	logw := c.App.ErrWriter
-	if logw == nil {
-		logw = os.Stderr
-	}
+	logw := errw
 	quiet := c.Bool("quiet")
 	say := func(format string, a ...any) {
 		if !quiet {

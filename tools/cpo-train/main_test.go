@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cpo-toolchain/cpo/pkg/checkpoint"
 	"github.com/cpo-toolchain/cpo/pkg/cliutil"
@@ -81,5 +85,49 @@ func TestPlotWithoutOut(t *testing.T) {
 	var ue cliutil.UsageError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--out") {
 		t.Errorf("plot without --out: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Two signals a moment apart (as `timeout -s INT` sends: to the command, then to its process
+// group) interrupt the run once: the context is cancelled so that a checkpoint gets saved, and
+// the process does not exit at the second signal. (Before, the second signal called
+// os.Exit(130) at once, so a run stopped that way now and then lost everything since its last
+// checkpoint; this test binary would have died here.)
+func TestTwoQuickSignalsStillSave(t *testing.T) {
+	var log syncBuffer
+	ctx, cancel := trainSignalContext(&log, time.Minute)
+	defer cancel()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the signal did not cancel the context")
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the second signal has been handled by now
+	if !strings.Contains(log.String(), "saving a checkpoint") {
+		t.Errorf("stderr: %q", log.String())
 	}
 }
