@@ -2,6 +2,7 @@ package model
 
 import (
 	"bufio"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -149,4 +150,67 @@ func BenchmarkDecodeTiny(b *testing.B) {
 	b.StopTimer()
 	sec := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(float64(S*steps)/sec, "gen-tok/s")
+}
+
+// BenchmarkDecodeGPT2Small times incremental greedy steps of GPT-2 small (random weights)
+// at batch 1 and 16, with float32 weights and with SetBF16Inference, after a 64-token
+// prefill; reports ms per step (one new token for every slot) and cpu-ms per step. Slow:
+//
+//	go test -run '^$' -bench DecodeGPT2Small -benchtime 1x ./pkg/model
+func BenchmarkDecodeGPT2Small(b *testing.B) {
+	cfg := Config{Arch: ArchGPT2, VocabSize: 50257, MaxSeqLen: 1024, NLayer: 12, NHead: 12, NKVHead: 12,
+		DModel: 768, DFF: 3072, NormEps: 1e-5, TieEmbeddings: true, BOS: 50256, EOS: 50256}
+	m, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.InitGPT2Style(1)
+	for _, bf := range []bool{false, true} {
+		m.SetBF16Inference(bf)
+		for _, S := range []int{1, 16} {
+			name := "fp32"
+			if bf {
+				name = "bf16"
+			}
+			b.Run(fmt.Sprintf("%s/batch%d", name, S), func(b *testing.B) {
+				const prompt, steps = 64, 32
+				rng := rand.New(rand.NewPCG(1, 2))
+				slots := make([]int, S)
+				prompts, next := make([][]int32, S), make([][]int32, S)
+				for i := range slots {
+					slots[i] = i
+					for j := 0; j < prompt; j++ {
+						prompts[i] = append(prompts[i], int32(rng.IntN(cfg.VocabSize)))
+					}
+				}
+				cache := m.NewCache(S, prompt+steps+1)
+				var el time.Duration
+				var cpu time.Duration
+				for it := 0; it < b.N; it++ {
+					for i := range slots {
+						cache.Reset(i)
+					}
+					logits := m.Extend(cache, slots, prompts)
+					t0, c0 := time.Now(), cpuTime()
+					for s := 0; s < steps; s++ {
+						for i := range slots {
+							row := logits[i*cfg.VocabSize : (i+1)*cfg.VocabSize]
+							best := 0
+							for v := range row {
+								if row[v] > row[best] {
+									best = v
+								}
+							}
+							next[i] = []int32{int32(best)}
+						}
+						logits = m.Extend(cache, slots, next)
+					}
+					el += time.Since(t0)
+					cpu += cpuTime() - c0
+				}
+				b.ReportMetric(el.Seconds()*1e3/float64(b.N*steps), "ms/step")
+				b.ReportMetric(cpu.Seconds()*1e3/float64(b.N*steps), "cpu-ms/step")
+			})
+		}
+	}
 }

@@ -113,7 +113,7 @@ func (m *Model) Extend(c *Cache, slots []int, tokens [][]int32) []float32 {
 			kc[i] = c.k[l][s*c.maxLen*c.kd : (s+1)*c.maxLen*c.kd]
 			vc[i] = c.v[l][s*c.maxLen*c.kd : (s+1)*c.maxLen*c.kd]
 		}
-		m.blockForward(l, la, la.res, M, c.pos, func(la *layerActs) {
+		m.blockForward(l, la, la.res, M, c.pos, m.bf != nil, func(la *layerActs) {
 			// Store the new keys and values, then attend over the whole slot.
 			for i := range slots {
 				for j := 0; j < n[i]; j++ {
@@ -139,7 +139,7 @@ func (m *Model) Extend(c *Cache, slots []int, tokens [][]int32) []float32 {
 	} else {
 		layernormForward(c.lastN, c.mean, c.rstd, c.last, m.w.lnfw, m.w.lnfb, ns, C, cfg.NormEps)
 	}
-	matmulForward(c.logits, c.lastN, m.w.head, nil, ns, C, V, true, false)
+	mm(c.logits, c.lastN, m.w.head, m.headBF16(false), nil, ns, C, V, true, false)
 	for i, s := range slots {
 		c.lens[s] += n[i]
 	}

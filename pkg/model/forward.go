@@ -195,16 +195,30 @@ func growInt32(s []int32, n int) []int32 {
 	return s[:n]
 }
 
+// headBF16 is the bfloat16 lm head for an inference pass (train false) after
+// SetBF16Inference, else nil.
+func (m *Model) headBF16(train bool) []uint16 {
+	if train || m.bf == nil {
+		return nil
+	}
+	return m.bf.head
+}
+
 func (m *Model) attn() attnShape {
 	return attnShape{m.Config.NHead, m.Config.NKVHead, m.Config.HeadDim()}
 }
 
 // blockForward runs block l on la.res (N, C) and writes the block output to out (N, C),
-// which may alias la.res. attend fills la.att (and la.lse) from la.qkv.
-func (m *Model) blockForward(l int, la *layerActs, out []float32, N int, pos []int32, attend func(la *layerActs)) {
+// which may alias la.res. attend fills la.att (and la.lse) from la.qkv. With lowp the
+// products use the bfloat16 weight copies (inference after SetBF16Inference).
+func (m *Model) blockForward(l int, la *layerActs, out []float32, N int, pos []int32, lowp bool, attend func(la *layerActs)) {
 	c := m.Config
 	C, F := c.DModel, c.DFF
 	lw := &m.w.layers[l]
+	var lb bf16Layer
+	if lowp {
+		lb = m.bf.layers[l]
+	}
 	a := m.attn()
 	Q, O := a.qkvDim(), a.outDim()
 	llama := c.Arch == ArchLlama
@@ -213,24 +227,24 @@ func (m *Model) blockForward(l int, la *layerActs, out []float32, N int, pos []i
 	} else {
 		layernormForward(la.ln, la.lnMean, la.lnRstd, la.res, lw.ln1w, lw.ln1b, N, C, c.NormEps)
 	}
-	matmulForward(la.qkv, la.ln, lw.wqkv, lw.bqkv, N, C, Q, llama, false)
+	mm(la.qkv, la.ln, lw.wqkv, lb.wqkv, lw.bqkv, N, C, Q, llama, false)
 	if llama {
 		ropeForward(la.qkv, pos, N, Q, c.NHead+c.NKVHead, a.hd, m.ropeCos, m.ropeSin)
 	}
 	attend(la)
 	copy(la.mid, la.res[:N*C])
-	matmulForward(la.mid, la.att, lw.wo, lw.bo, N, O, C, llama, true)
+	mm(la.mid, la.att, lw.wo, lb.wo, lw.bo, N, O, C, llama, true)
 	if llama {
 		rmsnormForward(la.ln2, la.ln2Rstd, la.mid, lw.ln2w, N, C, c.NormEps)
-		matmulForward(la.fc, la.ln2, lw.wfc, nil, N, C, 2*F, true, false)
+		mm(la.fc, la.ln2, lw.wfc, lb.wfc, nil, N, C, 2*F, true, false)
 		swigluForward(la.act, la.fc, N, F)
 	} else {
 		layernormForward(la.ln2, la.ln2Mean, la.ln2Rstd, la.mid, lw.ln2w, lw.ln2b, N, C, c.NormEps)
-		matmulForward(la.fc, la.ln2, lw.wfc, lw.bfc, N, C, F, false, false)
+		mm(la.fc, la.ln2, lw.wfc, lb.wfc, lw.bfc, N, C, F, false, false)
 		geluForward(la.act, la.fc)
 	}
 	copy(out, la.mid)
-	matmulForward(out, la.act, lw.wproj, lw.bproj, N, F, C, llama, true)
+	mm(out, la.act, lw.wproj, lb.wproj, lw.bproj, N, F, C, llama, true)
 }
 
 // blockBackward: on entry ws.dres (N, C) is the gradient of block l's output; on return
@@ -304,13 +318,13 @@ func (m *Model) run(ws *Workspace, b Batch, train, withLogits bool) {
 				out = ws.layers[l+1].res
 			}
 		}
-		m.blockForward(l, la, out, N, ws.pos, func(la *layerActs) {
+		m.blockForward(l, la, out, N, ws.pos, !train && m.bf != nil, func(la *layerActs) {
 			attentionForward(la.att, la.lse, la.qkv, ws.starts, a, &ws.attnScratch)
 		})
 	}
 	m.finalNormForward(ws)
 	if withLogits {
-		matmulForward(ws.logits, ws.lnf, m.w.head, nil, N, C, m.Config.VocabSize, true, false)
+		mm(ws.logits, ws.lnf, m.w.head, m.headBF16(train), nil, N, C, m.Config.VocabSize, true, false)
 		ws.logitOK = true
 	}
 	ws.train = train

@@ -223,6 +223,11 @@ func matmulForward(out, inp, w, bias []float32, N, IC, OC int, outIn, accumulate
 	} else {
 		gemm.Sgemm(false, false, N, OC, IC, 1, inp, IC, w, OC, beta, out, OC)
 	}
+	addBias(out, bias, N, OC)
+}
+
+// addBias adds bias (OC) to every row of out (N, OC); nil bias does nothing.
+func addBias(out, bias []float32, N, OC int) {
 	if bias != nil {
 		parallelFor(N, grainRows(OC), func(lo, hi int) {
 			for t := lo; t < hi; t++ {

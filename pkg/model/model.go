@@ -82,6 +82,7 @@ type Model struct {
 	grad             []float32 // gradient arena
 	w, g             weights   // views of data and grad
 	ropeCos, ropeSin []float32 // llama: (MaxSeqLen, hd/2)
+	bf               *bf16Mats // bfloat16 weight copies for inference (SetBF16Inference), or nil
 }
 
 // tensorSpec is one row of the parameter size table.
