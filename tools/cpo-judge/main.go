@@ -29,7 +29,9 @@ func defaultCache() string {
 	return filepath.Join(dir, "cpo", "judge-cache.jsonl")
 }
 
-func main() {
+func main() { cliutil.Run(newApp()) }
+
+func newApp() *cli.App {
 	app := cliutil.NewApp("cpo-judge", "judge generations against the ground truth, in both orders",
 		`Reads generation shards (files, directories, globs, or stdin) and writes one judgment per
 generation. Each generation is judged twice: shown as response A with the ground truth as B, then
@@ -76,7 +78,7 @@ command exits 1 after writing the output (rerun to retry only those).`)
 		cliutil.QuietFlag,
 	)
 	app.Action = run
-	cliutil.Run(app)
+	return app
 }
 
 func run(c *cli.Context) error {
@@ -85,6 +87,19 @@ func run(c *cli.Context) error {
 		return cliutil.Usagef("--judge %q: want likelihood or remote", kind)
 	}
 	// Check everything that can be checked before reading the input.
+	for _, f := range []struct {
+		name string
+		min  int
+	}{{"concurrency", 1}, {"retries", 0}, {"max-tokens", 1}, {"max-conn-failures", 1}, {"batch-tokens", 1}} {
+		if v := c.Int(f.name); v < f.min {
+			return cliutil.Usagef("--%s %d must be >= %d", f.name, v, f.min)
+		}
+	}
+	for _, name := range []string{"timeout", "backoff", "max-backoff"} {
+		if d := c.Duration(name); d <= 0 {
+			return cliutil.Usagef("--%s %v must be positive", name, d)
+		}
+	}
 	var tpl judge.Template
 	var apiKey string
 	if kind == "remote" {
