@@ -14,11 +14,12 @@ import (
 	"time"
 )
 
-// CacheKey is the hex SHA-256 of the judge model, the template id, the prompt and the two
-// responses, each followed by a NUL byte, in that order.
-func CacheKey(judgeModel, templateID, query, a, b string) string {
+// CacheKey is the hex SHA-256 of the judge model, the template's hash (Template.Hash: its
+// text, not its name), the prompt and the two responses, each followed by a NUL byte, in that
+// order.
+func CacheKey(judgeModel, templateHash, query, a, b string) string {
 	h := sha256.New()
-	for _, s := range []string{judgeModel, templateID, query, a, b} {
+	for _, s := range []string{judgeModel, templateHash, query, a, b} {
 		io.WriteString(h, s)
 		h.Write([]byte{0})
 	}

@@ -504,3 +504,28 @@ func TestRemoteRetries408(t *testing.T) {
 		t.Fatalf("%d retries, want 1", r.Retried())
 	}
 }
+
+// The cache is keyed by the template's text, not by the name it was given: the same template
+// file reached by another path (or the built-in template saved to a file) costs no new calls.
+func TestCacheKeyedByTemplateText(t *testing.T) {
+	f := newFake()
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	cache, err := OpenCache(filepath.Join(t.TempDir(), "cache.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	its := items("good", "bad")
+	if _, _, err := (&RemoteRun{Judge: remote(srv.URL, &sleeps{}), Template: Dolly, Cache: cache}).Run(context.Background(), its); err != nil {
+		t.Fatal(err)
+	}
+	again := Template{Name: "./templates/dolly.txt", Text: Dolly.Text}
+	_, st, err := (&RemoteRun{Judge: remote(srv.URL, &sleeps{}), Template: again, Cache: cache}).Run(context.Background(), its)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Calls != 0 || st.Cached != 4 {
+		t.Fatalf("same template text under another name: %+v, want every verdict from the cache", st)
+	}
+}

@@ -82,7 +82,7 @@ func (rr *RemoteRun) Run(ctx context.Context, items []Item) ([]shard.Judgment, S
 	defer cancel()
 	n := len(items)
 	res := make([]verdict, 2*n)
-	tplID := rr.Template.ID()
+	tplID, tplHash := rr.Template.ID(), rr.Template.Hash()
 	var cached, failed, unparsed atomic.Int64
 	var fatalOnce sync.Once
 	var fatal error
@@ -95,7 +95,7 @@ func (rr *RemoteRun) Run(ctx context.Context, items []Item) ([]shard.Judgment, S
 		if task%2 == 1 {
 			a, b = b, a
 		}
-		key := CacheKey(rr.Judge.Model, tplID, it.Prompt, a, b)
+		key := CacheKey(rr.Judge.Model, tplHash, it.Prompt, a, b)
 		if rr.Cache != nil {
 			if e, ok := rr.Cache.Get(key); ok {
 				cached.Add(1)

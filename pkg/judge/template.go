@@ -74,10 +74,16 @@ func (t Template) Check() error {
 }
 
 // ID names the template with the first 12 hex digits of the SHA-256 of its text, e.g.
-// "dolly:1a2b3c4d5e6f"; it goes into judgments and cache keys.
+// "dolly:1a2b3c4d5e6f"; it goes into judgments.
 func (t Template) ID() string {
+	return t.Name + ":" + t.Hash()
+}
+
+// Hash is the first 12 hex digits of the SHA-256 of the template's text: what identifies the
+// template in cache keys, whatever it is called or where its file lies.
+func (t Template) Hash() string {
 	h := sha256.Sum256([]byte(t.Text))
-	return t.Name + ":" + hex.EncodeToString(h[:6])
+	return hex.EncodeToString(h[:6])
 }
 
 // Render fills the placeholders. The values are inserted as they are (they are never
