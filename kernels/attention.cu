@@ -261,3 +261,56 @@ __device__ void attn_bwd_dkdv_impl(T* dqkv, const T* datt, const T* qkv, const f
 }
 INSTANTIATE2(attn_bwd_dkdv, (void* dqkv, const void* datt, const void* qkv, const float* lse, const float* D, const int* groups, int NH, int NKV, int hd),
              ((T*)dqkv, (const T*)datt, (const T*)qkv, lse, D, groups, NH, NKV, hd))
+
+// The kernels of the cuBLAS attention path (pkg/cuda Options.Attention "cublas"): per
+// sequence of T tokens the scores of nb heads are materialised as S (nb, T, T) float32 by
+// batched matrix products, and these row kernels do the softmax parts. Grid (T, nb), 256
+// threads; head b of the batch is query head h0+b; lse and D are (N, NH) with the
+// sequence's first token at s0.
+
+// attn_softmax_fwd: P (nb, T, T) = causal softmax of the (already scaled) S rows,
+// 0 above the diagonal; lse of every row.
+template <typename T>
+__device__ void attn_softmax_fwd_impl(T* P, float* lse, const float* S, int T_, int s0, int h0, int NH) {
+  __shared__ float scratch[32];
+  int i = blockIdx.x, b = blockIdx.y;
+  const float* s = S + ((long)b * T_ + i) * T_;
+  T* p = P + ((long)b * T_ + i) * T_;
+  float m = -INFINITY;
+  for (int j = threadIdx.x; j <= i; j += blockDim.x) m = fmaxf(m, s[j]);
+  m = blockMax(m, scratch);
+  float sum = 0.f;
+  for (int j = threadIdx.x; j <= i; j += blockDim.x) sum += __expf(s[j] - m);
+  sum = blockSum(sum, scratch);
+  float l = m + logf(sum);
+  for (int j = threadIdx.x; j < T_; j += blockDim.x) p[j] = stT<T>(j <= i ? __expf(s[j] - l) : 0.f);
+  if (threadIdx.x == 0) lse[(long)(s0 + i) * NH + h0 + b] = l;
+}
+INSTANTIATE2(attn_softmax_fwd, (void* P, float* lse, const float* S, int T_, int s0, int h0, int NH),
+             ((T*)P, lse, S, T_, s0, h0, NH))
+
+// attn_probs: P (nb, T, T) = exp(S - lse) below and on the diagonal, 0 above (the
+// probabilities recomputed for the backward pass from the saved lse).
+template <typename T>
+__device__ void attn_probs_impl(T* P, const float* S, const float* lse, int T_, int s0, int h0, int NH) {
+  int i = blockIdx.x, b = blockIdx.y;
+  const float* s = S + ((long)b * T_ + i) * T_;
+  T* p = P + ((long)b * T_ + i) * T_;
+  float l = lse[(long)(s0 + i) * NH + h0 + b];
+  for (int j = threadIdx.x; j < T_; j += blockDim.x) p[j] = stT<T>(j <= i ? __expf(s[j] - l) : 0.f);
+}
+INSTANTIATE2(attn_probs, (void* P, const float* S, const float* lse, int T_, int s0, int h0, int NH),
+             ((T*)P, S, lse, T_, s0, h0, NH))
+
+// attn_dsoft: dS (nb, T, T) = P * (dP - D_i) below and on the diagonal, 0 above, with
+// D_i = sum_d datt*att of the row (attn_bwd_dot).
+template <typename T>
+__device__ void attn_dsoft_impl(T* dS, const T* P, const float* dP, const float* D, int T_, int s0, int h0, int NH) {
+  int i = blockIdx.x, b = blockIdx.y;
+  long row = ((long)b * T_ + i) * T_;
+  float Di = D[(long)(s0 + i) * NH + h0 + b];
+  for (int j = threadIdx.x; j < T_; j += blockDim.x)
+    dS[row + j] = stT<T>(j <= i ? ldf(P[row + j]) * (dP[row + j] - Di) : 0.f);
+}
+INSTANTIATE2(attn_dsoft, (void* dS, const void* P, const float* dP, const float* D, int T_, int s0, int h0, int NH),
+             ((T*)dS, (const T*)P, dP, D, T_, s0, h0, NH))

@@ -84,7 +84,8 @@ func rel64(got []float32, want []float64) float64 {
 }
 
 // attnRun runs the attention kernels of the trainer on qkv and datt (float32 storage).
-func attnRun(t *testing.T, tr *trainer, qkv, datt []float32, starts []int, NH, NKV, hd int) (att, lse, dqkv []float32) {
+// With blas, the cuBLAS path of attn_blas.go runs instead of the flash kernels.
+func attnRun(t *testing.T, tr *trainer, qkv, datt []float32, starts []int, NH, NKV, hd int, blas bool) (att, lse, dqkv []float32) {
 	d := tr.d
 	N := starts[len(starts)-1]
 	ld, od := (NH+2*NKV)*hd, NH*hd
@@ -98,10 +99,19 @@ func attnRun(t *testing.T, tr *trainer, qkv, datt []float32, starts []int, NH, N
 	pg := d.alloc(int64(len(g)) * 4)
 	d.upload(pg, unsafe.Pointer(&g[0]), int64(len(g))*4)
 	patt, plse, pD, pd := d.alloc(int64(N*od)*4), d.alloc(int64(N*NH)*4), d.alloc(int64(N*NH)*4), d.alloc(int64(N*ld)*4)
-	d.launch("attn_fwd_f32", [3]int{len(g) / 3, NH, 1}, [3]int{32 * attnRows, 1, 1}, tr.attnSmem(false), patt, plse, pq, pg, int32(NH), int32(NKV), int32(hd))
-	d.launch("attn_bwd_dot_f32", [3]int{(N*NH*32 + 255) / 256, 1, 1}, [3]int{256, 1, 1}, 0, pD, pdatt, patt, int32(N), int32(NH), int32(hd))
-	d.launch("attn_bwd_dq_f32", [3]int{len(g) / 3, NH, 1}, [3]int{32 * attnRows, 1, 1}, tr.attnSmem(true), pd, pdatt, pq, plse, pD, pg, int32(NH), int32(NKV), int32(hd))
-	d.launch("attn_bwd_dkdv_f32", [3]int{len(g) / 3, NKV, 1}, [3]int{32 * attnRows, 1, 1}, tr.attnSmem(true), pd, pdatt, pq, plse, pD, pg, int32(NH), int32(NKV), int32(hd))
+	if blas {
+		a := actsOf[cu.DevicePtr]{qkv: pq, att: patt, lse: plse}
+		tr.starts, tr.datt, tr.dqkv, tr.D = starts, pdatt, pd, pD
+		tr.attnForwardBlas(&a)
+		d.launch("attn_bwd_dot_f32", [3]int{(N*NH*32 + 255) / 256, 1, 1}, [3]int{256, 1, 1}, 0, pD, pdatt, patt, int32(N), int32(NH), int32(hd))
+		tr.attnBackwardBlas(&a)
+		tr.datt, tr.dqkv, tr.D = 0, 0, 0
+	} else {
+		d.launch("attn_fwd_f32", [3]int{len(g) / 3, NH, 1}, [3]int{32 * attnRows, 1, 1}, tr.attnSmem(false), patt, plse, pq, pg, int32(NH), int32(NKV), int32(hd))
+		d.launch("attn_bwd_dot_f32", [3]int{(N*NH*32 + 255) / 256, 1, 1}, [3]int{256, 1, 1}, 0, pD, pdatt, patt, int32(N), int32(NH), int32(hd))
+		d.launch("attn_bwd_dq_f32", [3]int{len(g) / 3, NH, 1}, [3]int{32 * attnRows, 1, 1}, tr.attnSmem(true), pd, pdatt, pq, plse, pD, pg, int32(NH), int32(NKV), int32(hd))
+		d.launch("attn_bwd_dkdv_f32", [3]int{len(g) / 3, NKV, 1}, [3]int{32 * attnRows, 1, 1}, tr.attnSmem(true), pd, pdatt, pq, plse, pD, pg, int32(NH), int32(NKV), int32(hd))
+	}
 	att, lse, dqkv = make([]float32, N*od), make([]float32, N*NH), make([]float32, N*ld)
 	d.download(unsafe.Pointer(&att[0]), patt, int64(len(att))*4)
 	d.download(unsafe.Pointer(&lse[0]), plse, int64(len(lse))*4)
@@ -141,14 +151,20 @@ func TestAttentionKernels(t *testing.T) {
 		for i := range datt {
 			datt[i] = float32(rng.NormFloat64())
 		}
-		tr.d.bind()
-		att, lse, dqkv := attnRun(t, tr, qkv, datt, starts, NH, NKV, hd)
-		tr.d.unbind()
 		wa, wl, wd := naiveAttention(qkv, datt, starts, NH, NKV, hd)
-		ea, el, ed := rel64(att, wa), rel64(lse, wl), rel64(dqkv, wd)
-		t.Logf("NH %d NKV %d hd %d: att %.1e lse %.1e dqkv %.1e", NH, NKV, hd, ea, el, ed)
-		if ea > 1e-5 || el > 1e-5 || ed > 1e-5 {
-			t.Errorf("NH %d NKV %d hd %d: relative errors att %.1e lse %.1e dqkv %.1e", NH, NKV, hd, ea, el, ed)
+		for _, blas := range []bool{false, true} {
+			if blas && !tr.d.batched {
+				t.Log("no cuBLAS with batched products: the cuBLAS attention path is not checked")
+				continue
+			}
+			tr.d.bind()
+			att, lse, dqkv := attnRun(t, tr, qkv, datt, starts, NH, NKV, hd, blas)
+			tr.d.unbind()
+			ea, el, ed := rel64(att, wa), rel64(lse, wl), rel64(dqkv, wd)
+			t.Logf("NH %d NKV %d hd %d cublas=%v: att %.1e lse %.1e dqkv %.1e", NH, NKV, hd, blas, ea, el, ed)
+			if ea > 1e-5 || el > 1e-5 || ed > 1e-5 {
+				t.Errorf("NH %d NKV %d hd %d cublas=%v: relative errors att %.1e lse %.1e dqkv %.1e", NH, NKV, hd, blas, ea, el, ed)
+			}
 		}
 		tri.Close()
 	}
@@ -207,6 +223,17 @@ func TestAttentionTiming(t *testing.T) {
 		return time.Since(start).Seconds() / 5 * 1000
 	}
 	f, b := timeIt(fwd), timeIt(bwd)
+	var fb, bb float64
+	if d.batched {
+		a := actsOf[cu.DevicePtr]{qkv: pq, att: patt, lse: plse}
+		tr.starts, tr.datt, tr.dqkv, tr.D = starts, pdatt, pd, pD
+		fb = timeIt(func() { tr.attnForwardBlas(&a) })
+		bb = timeIt(func() {
+			d.launch("attn_bwd_dot_bf16", [3]int{(N*NH*32 + 255) / 256, 1, 1}, [3]int{256, 1, 1}, 0, pD, pdatt, patt, int32(N), int32(NH), int32(hd))
+			tr.attnBackwardBlas(&a)
+		})
+		tr.datt, tr.dqkv, tr.D = 0, 0, 0
+	}
 	for _, p := range []cu.DevicePtr{pg, pq, pdatt, patt, plse, pD, pd} {
 		d.free(p)
 	}
@@ -214,6 +241,7 @@ func TestAttentionTiming(t *testing.T) {
 		t.Fatal(err)
 	}
 	flopsF := 4.0 * 8 * 1024 * 1024 / 2 * 64 * 12 // causal QK^T and PV
-	t.Logf("attention, GPT-2 small layer, B=8 T=1024: forward %.2f ms (%.1f TFLOP/s), backward %.2f ms", f, flopsF/f/1e9, b)
-	record(t, map[string]any{"check": "attention-timing", "device": d.describe(), "fwd_ms": f, "bwd_ms": b, "fwd_tflops": flopsF / f / 1e9})
+	t.Logf("attention, GPT-2 small layer, B=8 T=1024: flash forward %.2f ms (%.1f TFLOP/s), backward %.2f ms; cuBLAS path forward %.2f ms, backward %.2f ms", f, flopsF/f/1e9, b, fb, bb)
+	record(t, map[string]any{"check": "attention-timing", "device": d.describe(), "flash_fwd_ms": f, "flash_bwd_ms": b,
+		"flash_fwd_tflops": flopsF / f / 1e9, "cublas_fwd_ms": fb, "cublas_bwd_ms": bb})
 }

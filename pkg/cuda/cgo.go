@@ -36,9 +36,13 @@ typedef int (*cpo_version_fn)(void*, int*);
 typedef int (*cpo_gemmex_fn)(void*, int, int, int, int, int, const void*, const void*, int, int,
                              const void*, int, int, const void*, void*, int, int, int, int);
 
+typedef int (*cpo_gemmsb_fn)(void*, int, int, int, int, int, const void*, const void*, int, int, long long,
+                             const void*, int, int, long long, const void*, void*, int, int, long long, int, int, int);
+
 static void* cpo_blas_lib;
 static void* cpo_blas_handle;
 static cpo_gemmex_fn cpo_gemmex;
+static cpo_gemmsb_fn cpo_gemmsb;  // cublasGemmStridedBatchedEx, NULL if absent
 
 // cpo_blas_open loads the first library that opens and has the symbols, creates a handle
 // (on the current context, default stream) and returns its version, or -1 with why in err.
@@ -65,6 +69,7 @@ static int cpo_blas_open(const char* path, char* err, int errlen) {
 		cpo_blas_lib = lib;
 		cpo_blas_handle = h;
 		cpo_gemmex = gemmex;
+		cpo_gemmsb = (cpo_gemmsb_fn)dlsym(lib, "cublasGemmStridedBatchedEx");
 		cpo_blas_version = v;
 		return v;
 	}
@@ -76,6 +81,14 @@ static int cpo_blas_gemm(int opa, int opb, int m, int n, int k, float alpha, uin
 	// CUBLAS_COMPUTE_32F = 68 (float32 accumulation, no TF32), CUBLAS_GEMM_DEFAULT = -1.
 	return cpo_gemmex(cpo_blas_handle, opa, opb, m, n, k, &alpha, (const void*)A, atype, lda, (const void*)B, btype, ldb,
 	                  &beta, (void*)C, ctype, ldc, 68, -1);
+}
+static int cpo_blas_has_batched(void) { return cpo_gemmsb != NULL; }
+
+static int cpo_blas_gemm_batched(int opa, int opb, int m, int n, int k, float alpha, uintptr_t A, int atype, int lda, long long sa,
+                                 uintptr_t B, int btype, int ldb, long long sb, float beta, uintptr_t C, int ctype, int ldc,
+                                 long long sc, int batch) {
+	return cpo_gemmsb(cpo_blas_handle, opa, opb, m, n, k, &alpha, (const void*)A, atype, lda, sa, (const void*)B, btype, ldb, sb,
+	                  &beta, (void*)C, ctype, ldc, sc, batch, 68, -1);
 }
 */
 import "C"
@@ -131,6 +144,27 @@ func blasGemm(transA, transB bool, m, n, k int, alpha float32, A cu.DevicePtr, a
 		C.float(beta), C.uintptr_t(Cp), C.int(ctype), C.int(ldc))
 	if st != 0 {
 		return fmt.Errorf("cuda: cublasGemmEx(%d, %d, %d) status %d", m, n, k, int(st))
+	}
+	return nil
+}
+
+// blasHasBatched reports whether the loaded cuBLAS has cublasGemmStridedBatchedEx.
+func blasHasBatched() bool { return C.cpo_blas_has_batched() != 0 }
+
+// blasGemmBatched is cublasGemmStridedBatchedEx in column-major terms with float32
+// accumulation: batch products, the i-th at element offsets i*sa, i*sb, i*sc.
+func blasGemmBatched(transA, transB bool, m, n, k int, alpha float32, A cu.DevicePtr, atype, lda int, sa int64, B cu.DevicePtr, btype, ldb int, sb int64, beta float32, Cp cu.DevicePtr, ctype, ldc int, sc int64, batch int) error {
+	op := func(t bool) C.int {
+		if t {
+			return 1
+		}
+		return 0
+	}
+	st := C.cpo_blas_gemm_batched(op(transA), op(transB), C.int(m), C.int(n), C.int(k), C.float(alpha),
+		C.uintptr_t(A), C.int(atype), C.int(lda), C.longlong(sa), C.uintptr_t(B), C.int(btype), C.int(ldb), C.longlong(sb),
+		C.float(beta), C.uintptr_t(Cp), C.int(ctype), C.int(ldc), C.longlong(sc), C.int(batch))
+	if st != 0 {
+		return fmt.Errorf("cuda: cublasGemmStridedBatchedEx(%d, %d, %d, batch %d) status %d", m, n, k, batch, int(st))
 	}
 	return nil
 }

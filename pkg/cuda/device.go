@@ -34,7 +34,18 @@ type Options struct {
 	Inference bool
 	// OwnGEMM uses our own matrix-product kernels even when a cuBLAS library loads.
 	OwnGEMM bool
+	// Attention picks the attention path: AttnFlash (default: kernels/attention.cu's tiled
+	// kernels, memory linear in T) or AttnCUBLAS (per sequence, the (T, T) scores of all
+	// heads materialised by cuBLAS batched products on the tensor cores; needs cuBLAS,
+	// else the flash path is used).
+	Attention string
 }
+
+// The attention paths of Options.Attention.
+const (
+	AttnFlash  = "flash"
+	AttnCUBLAS = "cublas"
+)
 
 func (o Options) withDefaults() (Options, error) {
 	if o.Precision == "" {
@@ -42,6 +53,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Precision != Float32 && o.Precision != BF16 {
 		return o, fmt.Errorf("cuda: unknown precision %q (want %q or %q)", o.Precision, Float32, BF16)
+	}
+	if o.Attention == "" {
+		o.Attention = AttnFlash
+	}
+	if o.Attention != AttnFlash && o.Attention != AttnCUBLAS {
+		return o, fmt.Errorf("cuda: unknown attention path %q (want %q or %q)", o.Attention, AttnFlash, AttnCUBLAS)
 	}
 	if o.Beta1 == 0 {
 		o.Beta1 = 0.9

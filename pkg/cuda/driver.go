@@ -44,6 +44,7 @@ type device struct {
 	fns      map[string]cu.Function
 	smemMax  int  // the largest dynamic shared memory a block may opt in to
 	blas     bool // cuBLAS loaded
+	batched  bool // and has cublasGemmStridedBatchedEx
 	blasVer  int
 	smemSet  map[string]int
 	firstErr error
@@ -94,7 +95,7 @@ func openDevice(ordinal int, ownGEMM bool) (*device, error) {
 	}
 	if !ownGEMM {
 		if v, err := blasOpen(os.Getenv("CPO_CUBLAS")); err == nil {
-			d.blas, d.blasVer = true, v
+			d.blas, d.blasVer, d.batched = true, v, blasHasBatched()
 		}
 	}
 	return d, nil
@@ -263,4 +264,24 @@ func (d *device) gemm(transA, transB bool, M, N, K int, alpha float32, A cu.Devi
 	default:
 		d.launch("gemm_bf16_f32", grid, [3]int{128, 1, 1}, 0, args...)
 	}
+}
+
+// gemmBatched is gemm over batch independent products (row-major, as gemm), the i-th at
+// element offsets i*sa, i*sb, i*sc of A, B and C. Only through cuBLAS: callers check
+// d.batched.
+func (d *device) gemmBatched(transA, transB bool, M, N, K int, alpha float32, A cu.DevicePtr, lda int, sa int64, B cu.DevicePtr, ldb int, sb int64, beta float32, C cu.DevicePtr, ldc int, sc int64, batch int, at, ct dtype) {
+	if d.firstErr != nil || M == 0 || N == 0 || batch == 0 {
+		return
+	}
+	if !d.batched {
+		d.check(fmt.Errorf("cuda: batched products need cuBLAS"))
+		return
+	}
+	ty := func(t dtype) int {
+		if t == bf16 {
+			return cudaR16BF
+		}
+		return cudaR32F
+	}
+	d.check(blasGemmBatched(transB, transA, N, M, K, alpha, B, ty(at), ldb, sb, A, ty(at), lda, sa, beta, C, ty(ct), ldc, sc, batch))
 }

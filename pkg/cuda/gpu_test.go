@@ -151,7 +151,7 @@ func gpuRun(t testing.TB, m *model.Model, b model.Batch, dlogp []float32, opts O
 }
 
 // TestParity compares logp, logits and every parameter gradient of the GPU backend with
-// the CPU model, for both architectures, both precisions, cuBLAS and our own GEMM.
+// the CPU model, for both architectures, both precisions, cuBLAS and our own GEMM, both attention paths.
 // Targets: fp32 relative error < 1e-4 on logp, logits and every gradient tensor; bf16 <
 // 1e-2 on logp, logits and the gradient arena as a whole.
 func TestParity(t *testing.T) {
@@ -160,8 +160,9 @@ func TestParity(t *testing.T) {
 		b, dlogp := tinyBatch(cfg, 2)
 		ref := cpuRun(t, m, b, dlogp)
 		for _, prec := range []Precision{Float32, BF16} {
-			for _, own := range []bool{false, true} {
-				got, dev := gpuRun(t, m, b, dlogp, Options{Precision: prec, OwnGEMM: own})
+			for _, v := range []Options{{}, {OwnGEMM: true}, {Attention: AttnCUBLAS}} {
+				v.Precision = prec
+				got, path := gpuRun(t, m, b, dlogp, v)
 				tol := 1e-4
 				if prec == BF16 {
 					tol = 1e-2
@@ -175,8 +176,8 @@ func TestParity(t *testing.T) {
 					}
 				}
 				eLogp, eLogits, eGrad := relErr(got.logp, ref.logp), relErr(got.logits, ref.logits), relErr(got.grad, ref.grad)
-				t.Logf("%s %s own=%v (%s): logp %.2e logits %.2e grads %.2e, worst tensor %s %.2e", name, prec, own, dev, eLogp, eLogits, eGrad, worstName, worst)
-				record(t, map[string]any{"check": "parity-cpu", "model": name, "precision": prec, "own_gemm": own, "device": dev,
+				t.Logf("%s (%s): logp %.2e logits %.2e grads %.2e, worst tensor %s %.2e", name, path, eLogp, eLogits, eGrad, worstName, worst)
+				record(t, map[string]any{"check": "parity-cpu", "model": name, "precision": prec, "path": path,
 					"logp": eLogp, "logits": eLogits, "grads": eGrad, "worst_tensor": worstName, "worst": worst, "tol": tol})
 				// fp32: every tensor within tol; bf16: logp, logits and the whole gradient
 				// (a single small tensor, e.g. a bias gradient, carries bf16 rounding noise
@@ -186,7 +187,7 @@ func TestParity(t *testing.T) {
 					limit = eGrad
 				}
 				if eLogp > tol || eLogits > tol || limit > tol {
-					t.Errorf("%s %s own=%v: relative error over %g (logp %.2e logits %.2e worst grad %s %.2e)", name, prec, own, tol, eLogp, eLogits, worstName, worst)
+					t.Errorf("%s %s (%s): relative error over %g (logp %.2e logits %.2e worst grad %s %.2e)", name, prec, path, tol, eLogp, eLogits, worstName, worst)
 				}
 			}
 		}

@@ -30,7 +30,7 @@ var Families = map[string][]string{
 	"embedding":  {"encoder_fwd*", "encoder_bwd*"},
 	"norm":       {"layernorm_fwd*", "layernorm_bwd*", "rmsnorm_fwd*", "rmsnorm_bwd*"},
 	"activation": {"gelu_fwd*", "gelu_bwd*", "swiglu_fwd*", "swiglu_bwd*", "rope*", "bias_add*"},
-	"attention":  {"attn_fwd*", "attn_bwd_dot*", "attn_bwd_dq*", "attn_bwd_dkdv*"},
+	"attention":  {"attn_fwd*", "attn_bwd_dot*", "attn_bwd_dq*", "attn_bwd_dkdv*", "attn_softmax_fwd*", "attn_probs*", "attn_dsoft*"},
 	"classifier": {"logprob_fwd*", "logprob_bwd*"},
 	"adamw":      {"adamw*"},
 	"reduce":     {"sumsq_partial", "sum_f64", "sum_f32", "colsum*"},

@@ -100,4 +100,10 @@ func TestOptionsDefaults(t *testing.T) {
 	if _, err := (Options{Precision: "fp16"}).withDefaults(); err == nil {
 		t.Error("precision fp16 accepted")
 	}
+	if o.Attention != AttnFlash {
+		t.Errorf("default attention %q", o.Attention)
+	}
+	if _, err := (Options{Attention: "sdpa"}).withDefaults(); err == nil {
+		t.Error("attention sdpa accepted")
+	}
 }

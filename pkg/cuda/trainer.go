@@ -39,9 +39,17 @@ type trainer struct {
 	N, capN int
 	arena   []cu.DevicePtr // every buffer of actBufs, in carveActs' order
 	actBufs[cu.DevicePtr]
-	nGroups   int
-	logpHost  []float32
-	forwardOK bool
+	nGroups int
+	starts  []int // the batch's sequence starts
+
+	// The cuBLAS attention path's scratch (attn_blas.go): S and dP float32, P and dS in the
+	// storage type, each attnCap elements.
+	useBlasAttn      bool
+	aS, aP, aDP, aDS cu.DevicePtr
+	attnCap          int64
+	aDPwanted        bool
+	logpHost         []float32
+	forwardOK        bool
 }
 
 // New uploads m to GPU opts.Device and returns its Trainer. The host model stays the
@@ -56,6 +64,7 @@ func New(m *model.Model, opts Options) (Trainer, error) {
 		return nil, err
 	}
 	tr := &trainer{d: d, m: m, cfg: m.Config, opts: opts, P: int64(m.NumParams())}
+	tr.useBlasAttn = opts.Attention == AttnCUBLAS && d.batched && !opts.OwnGEMM
 	if opts.Precision == BF16 {
 		tr.t = bf16
 	}
@@ -111,7 +120,17 @@ func (tr *trainer) g(off int64) cu.DevicePtr {
 
 func (tr *trainer) kernel(name string) string { return name + tr.t.suffix() }
 
-func (tr *trainer) Device() string { return tr.d.describe() }
+func (tr *trainer) Device() string {
+	g := "own GEMM kernels"
+	if tr.d.blas && !tr.opts.OwnGEMM {
+		g = fmt.Sprintf("cuBLAS %d", tr.d.blasVer)
+	}
+	a := "flash attention kernels"
+	if tr.useBlasAttn {
+		a = "cuBLAS attention"
+	}
+	return fmt.Sprintf("%s, %s, %s, %s", tr.d.name, tr.opts.Precision, g, a)
+}
 
 func (tr *trainer) Steps() int64 { return tr.steps }
 
@@ -174,6 +193,7 @@ func (tr *trainer) Close() error {
 	d.bind()
 	defer d.unbind()
 	tr.freeActs()
+	tr.freeAttnScratch()
 	for _, p := range []cu.DevicePtr{tr.grad, tr.adamM, tr.adamV, tr.ropeCos, tr.ropeSin, tr.partial, tr.scalar} {
 		d.free(p)
 	}
@@ -224,6 +244,7 @@ func (tr *trainer) bindBatch(b model.Batch) {
 	pos, target := positions(b)
 	groups := attnGroups(b.Starts, attnRows)
 	tr.nGroups = len(groups) / 3
+	tr.starts = append(tr.starts[:0], b.Starts...)
 	d := tr.d
 	d.upload(tr.tokens, unsafe.Pointer(&b.Tokens[0]), int64(N)*4)
 	d.upload(tr.pos, unsafe.Pointer(&pos[0]), int64(N)*4)
@@ -336,8 +357,12 @@ func (tr *trainer) Forward(b model.Batch) ([]float32, error) {
 		if llama {
 			d.launch1(tr.kernel("rope"), n*int64((NH+NKV)*hd/2), a.qkv, tr.pos, tr.ropeCos, tr.ropeSin, int32(N), int32(Q), int32(NH+NKV), int32(hd), float32(1))
 		}
-		d.launch(tr.kernel("attn_fwd"), [3]int{tr.nGroups, NH, 1}, [3]int{32 * attnRows, 1, 1}, tr.attnSmem(false),
-			a.att, a.lse, a.qkv, tr.groups, int32(NH), int32(NKV), int32(hd))
+		if tr.useBlasAttn {
+			tr.attnForwardBlas(a)
+		} else {
+			d.launch(tr.kernel("attn_fwd"), [3]int{tr.nGroups, NH, 1}, [3]int{32 * attnRows, 1, 1}, tr.attnSmem(false),
+				a.att, a.lse, a.qkv, tr.groups, int32(NH), int32(NKV), int32(hd))
+		}
 		d.copyD(a.mid, a.res, n*int64(C)*tr.t.size())
 		tr.matmulForward(a.mid, a.att, lo.wo, lo.bo, N, O, C, llama, true)
 		tr.normForward(a.ln2, a.ln2Mean, a.ln2Rstd, a.mid, lo.ln2w, lo.ln2b, N)
@@ -432,10 +457,14 @@ func (tr *trainer) Backward(dlogp []float32) error {
 		tr.matmulBackward(tr.datt, tr.dres, a.att, lo.wo, lo.bo, N, O, C, llama)
 		d.launch(tr.kernel("attn_bwd_dot"), [3]int{int((n*int64(NH)*32 + 255) / 256), 1, 1}, [3]int{256, 1, 1}, 0,
 			tr.D, tr.datt, a.att, int32(N), int32(NH), int32(hd))
-		d.launch(tr.kernel("attn_bwd_dq"), [3]int{tr.nGroups, NH, 1}, [3]int{32 * attnRows, 1, 1}, tr.attnSmem(true),
-			tr.dqkv, tr.datt, a.qkv, a.lse, tr.D, tr.groups, int32(NH), int32(NKV), int32(hd))
-		d.launch(tr.kernel("attn_bwd_dkdv"), [3]int{tr.nGroups, NKV, 1}, [3]int{32 * attnRows, 1, 1}, tr.attnSmem(true),
-			tr.dqkv, tr.datt, a.qkv, a.lse, tr.D, tr.groups, int32(NH), int32(NKV), int32(hd))
+		if tr.useBlasAttn {
+			tr.attnBackwardBlas(a)
+		} else {
+			d.launch(tr.kernel("attn_bwd_dq"), [3]int{tr.nGroups, NH, 1}, [3]int{32 * attnRows, 1, 1}, tr.attnSmem(true),
+				tr.dqkv, tr.datt, a.qkv, a.lse, tr.D, tr.groups, int32(NH), int32(NKV), int32(hd))
+			d.launch(tr.kernel("attn_bwd_dkdv"), [3]int{tr.nGroups, NKV, 1}, [3]int{32 * attnRows, 1, 1}, tr.attnSmem(true),
+				tr.dqkv, tr.datt, a.qkv, a.lse, tr.D, tr.groups, int32(NH), int32(NKV), int32(hd))
+		}
 		if llama {
 			d.launch1(tr.kernel("rope"), n*int64((NH+NKV)*hd/2), tr.dqkv, tr.pos, tr.ropeCos, tr.ropeSin, int32(N), int32(Q), int32(NH+NKV), int32(hd), float32(-1))
 		}

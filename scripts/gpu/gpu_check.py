@@ -342,7 +342,7 @@ def report(results, out, stages=None):
          "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["check"] == "parity-cpu":
-            run = f"cuda {r['precision']} ({'own GEMM' if r['own_gemm'] else 'cuBLAS'})"
+            run = f"cuda: {r['path']}"
             ok = max(r["logp"], r["logits"], r["grads"] if r["precision"] == "bf16" else r["worst"]) < r["tol"]
             L.append(f"| {r['model']} | {run} | Go CPU (float32) | {r['logp']:.1e} | {r['logits']:.1e} | {r['grads']:.1e} | "
                      f"{r['worst_tensor']} {r['worst']:.1e} | {'yes' if ok else '**no**'} |")
