@@ -164,6 +164,20 @@ func (s *Stats) add(o *Stats) {
 	}
 }
 
+// Notable reports whether anything in s deserves the user's attention even when they asked
+// for quiet: rows dropped or with an empty response, negatives dropped or skipped.
+func (s *Stats) Notable() bool {
+	if s.StrictDropped > 0 || s.EmptyResponse > 0 {
+		return true
+	}
+	for k := range numKinds {
+		if s.Dropped[k] > 0 || s.Skipped[k] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Report writes the final report: rows, then per kind the negatives asked for, made, redrawn,
 // dropped and skipped, then the skip reasons.
 func (s *Stats) Report(w io.Writer) {

@@ -25,7 +25,8 @@ func newApp() *cli.App {
 shards: candidate 0 is the ground truth (kind gt), then the negatives of --mix in the order bn,
 mn, tn, an. K = 1 + the mix's total; a negative identical to the ground truth is redrawn up to
 --max-redraws times and then dropped, so K can be smaller (counted in the final report on
-stderr; --strict-k drops such rows instead).
+stderr; --strict-k drops such rows instead; with --quiet the report appears only when something was
+dropped or skipped).
 
   bn  batch negatives: responses of other rows within --bn-window rows of the row (never the
       row itself, never an identical or empty response). Memory: the window's rows.
@@ -187,7 +188,13 @@ func run(c *cli.Context, o negatives.Options) error {
 		}
 	}
 	prog.Done()
-	st.Report(os.Stderr)
+	if !c.Bool("quiet") || st.Notable() {
+		errw := c.App.ErrWriter
+		if errw == nil {
+			errw = os.Stderr
+		}
+		st.Report(errw)
+	}
 	return err
 }
 

@@ -96,3 +96,37 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// --quiet silences the final report unless something was dropped or skipped.
+func TestQuietReport(t *testing.T) {
+	dir, _, examples, tok := fixture(t)
+	out := filepath.Join(dir, "cand.parquet")
+	report := func(args ...string) string {
+		app := newApp()
+		var stderr strings.Builder
+		app.ErrWriter = &stderr
+		if err := app.Run(append([]string{"cpo-negatives", "--tokenizer", filepath.Join(dir, "tokenizer.json"), "--out", out}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		return stderr.String()
+	}
+	if r := report("-q", "--mix", "bn=1,tn=1", examples); r != "" {
+		t.Errorf("quiet run wrote %q", r)
+	}
+	if r := report("--mix", "bn=1,tn=1", examples); !strings.Contains(r, "tn: 20 asked, 20 written") {
+		t.Errorf("report %q", r)
+	}
+	// A row with an empty response gets no tn: reported even under -q.
+	empty := filepath.Join(dir, "empty.parquet")
+	w, err := shard.NewWriter[shard.Example](empty, nil, shard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(shard.Example{ID: "e", Prompt: "p", PromptIDs: tok.Encode("the cat"), Tokenizer: tok.Fingerprint()})
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if r := report("-q", "--mix", "tn=1", empty); !strings.Contains(r, "skipped tn: empty response: 1") {
+		t.Errorf("quiet report of a skip: %q", r)
+	}
+}
