@@ -88,6 +88,10 @@ type Stats struct {
 	Empty      int64 // empty candidates (zero embedding)
 }
 
+// Notable reports whether anything in s deserves the user's attention even when they asked
+// for quiet: candidates cut to the model's context or empty.
+func (s *Stats) Notable() bool { return s.Truncated > 0 || s.Empty > 0 }
+
 // Report writes the final report.
 func (s *Stats) Report(w io.Writer) {
 	fmt.Fprintf(w, "rows: %d ranked; candidates: %d embedded (%d tokens), %d empty, %d cut to the model's context\n",

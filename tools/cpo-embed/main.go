@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,7 +122,7 @@ func action(c *cli.Context) error {
 	}
 	prog := cliutil.NewProgress(c, "cpo-embed", "rows", countRows(args))
 	write := func(rows ...shard.Candidates) error { return w.Write(rows...) }
-	var report func()
+	var report func(io.Writer)
 	if byScore != "" {
 		name := c.String("score-name")
 		if name == "" {
@@ -129,7 +130,11 @@ func action(c *cli.Context) error {
 		}
 		var st embed.ScoreStats
 		st, err = embed.RunScores(ctx, r, func(rows ...shard.Candidates) error { prog.Add(int64(len(rows))); return write(rows...) }, sc, name)
-		report = func() { st.Report(os.Stderr) }
+		report = func(w io.Writer) {
+			if !c.Bool("quiet") || st.Unused > 0 {
+				st.Report(w)
+			}
+		}
 	} else {
 		var ew *embed.EmbeddingWriter
 		if p := c.String("write-embeddings"); p != "" {
@@ -149,7 +154,11 @@ func action(c *cli.Context) error {
 				ew.Abort()
 			}
 		}
-		report = func() { st.Report(os.Stderr) }
+		report = func(w io.Writer) {
+			if !c.Bool("quiet") || st.Notable() {
+				st.Report(w)
+			}
+		}
 	}
 	if err == nil {
 		err = w.Close()
@@ -160,7 +169,11 @@ func action(c *cli.Context) error {
 		}
 	}
 	prog.Done()
-	report()
+	errw := c.App.ErrWriter
+	if errw == nil {
+		errw = os.Stderr
+	}
+	report(errw)
 	return err
 }
 

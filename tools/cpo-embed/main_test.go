@@ -93,3 +93,37 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// --quiet silences the final report.
+func TestQuietReport(t *testing.T) {
+	dir := t.TempDir()
+	m, _ := model.New(model.Config{Arch: model.ArchGPT2, VocabSize: 16, MaxSeqLen: 16, NLayer: 1, NHead: 2, NKVHead: 2,
+		DModel: 8, DFF: 16, NormEps: 1e-5, TieEmbeddings: true, BOS: -1, EOS: 1})
+	m.InitGPT2Style(1)
+	modelDir := filepath.Join(dir, "model")
+	if err := checkpoint.Save(m, modelDir, safetensors.F32); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(dir, "cand.parquet")
+	w, _ := shard.NewWriter[shard.Candidates](in, nil, shard.Options{})
+	w.Write(shard.Candidates{ID: "c", PromptIDs: []int32{2, 3}, ResponseIDs: []int32{4, 1}, Tokenizer: "t",
+		Candidates: []shard.Candidate{{Kind: "gt", IDs: []int32{4, 1}}, {Kind: "tn", IDs: []int32{1}}}})
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, quiet := range []bool{true, false} {
+		app := newApp()
+		var stderr strings.Builder
+		app.ErrWriter = &stderr
+		args := []string{"cpo-embed", "--skip-tokenizer-check", "-m", modelDir, "--out", filepath.Join(dir, "out.parquet"), in}
+		if quiet {
+			args = append(args[:1], append([]string{"-q"}, args[1:]...)...)
+		}
+		if err := app.Run(args); err != nil {
+			t.Fatal(err)
+		}
+		if got := stderr.String() != ""; got == quiet {
+			t.Errorf("quiet %v: stderr %q", quiet, stderr.String())
+		}
+	}
+}
