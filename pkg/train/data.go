@@ -176,6 +176,13 @@ func checkItem(it *Item, objective string) error {
 		if len(it.Ranking) != it.K() {
 			return fmt.Errorf("row %q: ranking has %d entries for %d candidates", it.ID, len(it.Ranking), it.K())
 		}
+		seen := make([]bool, it.K())
+		for _, j := range it.Ranking {
+			if j < 0 || int(j) >= it.K() || seen[j] {
+				return fmt.Errorf("row %q: ranking %v is not a permutation of 0..%d", it.ID, it.Ranking, it.K()-1)
+			}
+			seen[j] = true
+		}
 	default:
 		return fmt.Errorf("unknown objective %q (want one of %v)", objective, Objectives)
 	}

@@ -69,3 +69,20 @@ func TestRunReportsTruncation(t *testing.T) {
 		t.Errorf("metrics lines:\n%s", metrics.String())
 	}
 }
+
+// A ranking that is not a permutation of the candidates is refused before training: with a
+// repeated index the Plackett-Luce loss silently counted one candidate twice and left another
+// out; with an index out of range it panicked.
+func TestRankingMustBeAPermutation(t *testing.T) {
+	for _, bad := range [][]int32{{0, 1, 1}, {0, 2, 3}, {0, -1, 2}} {
+		items := madeUpItems(4, 3, 1)
+		items[2].Ranking = bad
+		err := CheckItems(items, CPORank)
+		if err == nil || !strings.Contains(err.Error(), "not a permutation") || !strings.Contains(err.Error(), "made-up row 2") {
+			t.Errorf("ranking %v: %v", bad, err)
+		}
+	}
+	if err := CheckItems(madeUpItems(4, 3, 1), CPORank); err != nil {
+		t.Fatal(err)
+	}
+}
