@@ -120,6 +120,9 @@ func action(c *cli.Context) error {
 			return err
 		}
 		o.Model = m
+		if mix[negatives.AN] > 0 && c.Int("an-top-k") > m.Config.VocabSize {
+			return cliutil.Usagef("--an-top-k %d out of range: want 1 <= k <= V = %d (the model's vocabulary)", c.Int("an-top-k"), m.Config.VocabSize)
+		}
 		if tok == nil && !c.Bool("skip-tokenizer-check") {
 			if tok, err = tokenizer.Load(dir); err != nil {
 				return fmt.Errorf("model %s: no usable tokenizer to check the shards' tokenizer fingerprint against (%v); give --tokenizer or --skip-tokenizer-check", dir, err)

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cpo-toolchain/cpo/pkg/checkpoint"
+	"github.com/cpo-toolchain/cpo/pkg/cliutil"
 	"github.com/cpo-toolchain/cpo/pkg/model"
 	"github.com/cpo-toolchain/cpo/pkg/safetensors"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
@@ -128,5 +130,22 @@ func TestQuietReport(t *testing.T) {
 	}
 	if r := report("-q", "--mix", "tn=1", empty); !strings.Contains(r, "skipped tn: empty response: 1") {
 		t.Errorf("quiet report of a skip: %q", r)
+	}
+}
+
+// A top-k larger than the model's vocabulary is a usage error found before any row is read.
+func TestTopKAboveVocabulary(t *testing.T) {
+	dir, modelDir, examples, tok := fixture(t)
+	app := newApp()
+	var stderr strings.Builder
+	app.ErrWriter = &stderr
+	k := fmt.Sprint(tok.VocabSize() + 1)
+	err := app.Run([]string{"cpo-negatives", "--mix", "an=1", "--model", modelDir, "--an-top-k", k, "--out", filepath.Join(dir, "c.parquet"), examples})
+	var ue cliutil.UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--an-top-k "+k) {
+		t.Errorf("top-k %s: %v", k, err)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("ran before refusing: %q", stderr.String())
 	}
 }
