@@ -62,7 +62,7 @@ func ReadMetrics(path string) (map[string]plot.Series, error) {
 // PlotMetrics draws, for each key, the curves of every metrics file (one series per file, named
 // by the file) against the step, into outDir/<key>.png ('/' in keys becomes '_'). It returns the
 // files written. A named key that no file has is an error; of the default keys, those absent
-// are skipped.
+// are skipped, but files with none of them (empty, say) are an error.
 func PlotMetrics(files, keys []string, outDir string) ([]string, error) {
 	defaults := len(keys) == 0
 	if defaults {
@@ -107,6 +107,9 @@ func PlotMetrics(files, keys []string, outDir string) ([]string, error) {
 			return written, err
 		}
 		written = append(written, path)
+	}
+	if len(written) == 0 {
+		return nil, fmt.Errorf("nothing to draw: %s hold no steps with the metrics %s", strings.Join(files, ", "), strings.Join(keys, ", "))
 	}
 	return written, nil
 }

@@ -86,3 +86,17 @@ func TestRankingMustBeAPermutation(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Plotting metrics files that hold no step (an empty file, a run that never logged) is an
+// error, not a silent success that writes no picture.
+func TestPlotNothing(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.jsonl")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, err := PlotMetrics([]string{empty}, nil, filepath.Join(dir, "png"))
+	if err == nil || !strings.Contains(err.Error(), "nothing to draw") {
+		t.Errorf("empty metrics: files %v, error %v", files, err)
+	}
+}
