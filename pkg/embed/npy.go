@@ -114,6 +114,13 @@ func (e *EmbeddingWriter) Close() error {
 		_, err = e.f.WriteAt(npyHeader(e.m, e.c), 0)
 	}
 	if err == nil {
+		// CreateTemp makes the files 0600; the outputs are ordinary files, readable as any other.
+		err = e.f.Chmod(0o644)
+	}
+	if err == nil {
+		err = e.idx.Chmod(0o644)
+	}
+	if err == nil {
 		err = e.f.Sync()
 	}
 	if err == nil {
