@@ -73,7 +73,7 @@ continues bit-identically. The final model is written to --out.`)
 		&cli.IntFlag{Name: "save-every", Usage: "write a checkpoint every N steps (0: only on interruption)"},
 		&cli.IntFlag{Name: "keep", Value: 3, Usage: "checkpoints to keep (0: all)"},
 		&cli.StringFlag{Name: "resume", Usage: "continue from a checkpoint directory, or the latest checkpoint in a --checkpoint-dir"},
-		&cli.StringFlag{Name: "metrics", Usage: "append one JSON line per step to this file (loss, rewards/*, logps/*, grad_norm, lr, tokens/s)"},
+		&cli.StringFlag{Name: "metrics", Usage: "write one JSON line per step to this file (loss, rewards/*, logps/*, grad_norm, lr, tokens/s); a fresh run replaces it, --resume keeps its lines up to the checkpoint and appends"},
 		&cli.IntFlag{Name: "log-every", Value: 10, Usage: "steps between progress lines on stderr"},
 		&cli.BoolFlag{Name: "skip-nonfinite", Usage: "skip a step whose loss or gradient is NaN/Inf instead of stopping"},
 		cliutil.QuietFlag,
@@ -264,12 +264,16 @@ func runTrain(c *cli.Context) error {
 		say("resumed from %s at step %d", resumeDir, tr.Step())
 	}
 	if p := c.String("metrics"); p != "" {
+		// A fresh run starts the file anew (a rerun appended a second step 1..N to the first);
+		// a resumed run keeps the lines up to its checkpoint and appends.
+		flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
 		if resumeDir != "" {
 			if err := train.TrimMetrics(p, tr.Step()); err != nil {
 				return err
 			}
+			flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
 		}
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		f, err := os.OpenFile(p, flags, 0o644)
 		if err != nil {
 			return err
 		}

@@ -131,3 +131,30 @@ func TestTwoQuickSignalsStillSave(t *testing.T) {
 		t.Errorf("stderr: %q", log.String())
 	}
 }
+
+// Running the same command twice leaves the metrics of one run, not two runs' steps 1..N in a
+// row; a resumed run keeps the lines before its checkpoint.
+func TestMetricsFileOfARerun(t *testing.T) {
+	dir, modelDir, cands := fixture(t)
+	metrics := filepath.Join(dir, "m.jsonl")
+	args := []string{"-q", "-m", modelDir, "-o", filepath.Join(dir, "out"), "--batch", "4", "--steps", "3", "--save-every", "2", "--metrics", metrics, cands}
+	for range 2 {
+		if _, err := run(t, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "\n"); n != 3 {
+		t.Errorf("%d metrics lines after running a 3-step run twice:\n%s", n, b)
+	}
+	if _, err := run(t, "-q", "--resume", filepath.Join(dir, "out-checkpoints", "checkpoint-2"), "-o", filepath.Join(dir, "out"), "--metrics", metrics, cands); err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := os.ReadFile(metrics)
+	if n := strings.Count(string(b2), "\n"); n != 3 || !strings.HasPrefix(string(b2), strings.SplitN(string(b), "\n", 2)[0]) {
+		t.Errorf("after resuming at step 2:\n%s", b2)
+	}
+}
