@@ -529,3 +529,29 @@ func TestCacheKeyedByTemplateText(t *testing.T) {
 		t.Fatalf("same template text under another name: %+v, want every verdict from the cache", st)
 	}
 }
+
+// Questions cut short by an interrupt are not reported as failed verdicts: they were not
+// answered, and the rerun asks them.
+func TestInterruptIsNotFailure(t *testing.T) {
+	f := newFake()
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	f.onCall = func(n int64) {
+		if n == 5 {
+			cancel()
+			time.Sleep(50 * time.Millisecond) // the client gives up on this request
+		}
+	}
+	var kinds []string
+	for i := 0; i < 20; i++ {
+		kinds = append(kinds, fmt.Sprint("good", i))
+	}
+	_, st, err := (&RemoteRun{Judge: remote(srv.URL, &sleeps{}), Template: Dolly, Concurrency: 2}).Run(ctx, items(kinds...))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	if st.Failed != 0 {
+		t.Fatalf("interrupted run reports %d failed verdicts: %+v", st.Failed, st)
+	}
+}

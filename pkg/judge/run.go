@@ -2,6 +2,7 @@ package judge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -33,7 +34,8 @@ func CheckItems(items []Item) error {
 // Stats counts what a run did. Asked is the number of verdicts needed (two per generation);
 // Calls the HTTP requests sent (Retried of them retries); Cached the verdicts answered from
 // the cache (or shared with an identical question asked at the same time); Failed the
-// verdicts that ended in an error; Unparsed those whose answer was not exactly A or B.
+// verdicts that ended in an error (not those cut short by an interrupt or by another
+// request's fatal error); Unparsed those whose answer was not exactly A or B.
 type Stats struct {
 	Asked, Calls, Cached, Retried, Failed, Unparsed int64
 }
@@ -113,7 +115,9 @@ func (rr *RemoteRun) Run(ctx context.Context, items []Item) ([]shard.Judgment, S
 				return
 			}
 			res[task] = verdict{VerdictError, f.err.Error()}
-			failed.Add(1)
+			if !interrupted(ctx, f.err) {
+				failed.Add(1)
+			}
 			return
 		}
 		f := &flight{done: make(chan struct{})}
@@ -139,7 +143,9 @@ func (rr *RemoteRun) Run(ctx context.Context, items []Item) ([]shard.Judgment, S
 			if IsFatal(f.err) {
 				fatalOnce.Do(func() { fatal = f.err; cancel() })
 			}
-			failed.Add(1)
+			if !interrupted(ctx, f.err) {
+				failed.Add(1)
+			}
 			res[task] = verdict{VerdictError, f.err.Error()}
 			return
 		}
@@ -192,6 +198,12 @@ feed:
 		out[i] = MakeJudgment(it.Gen, rr.Judge.Model, tplID, res[2*i], res[2*i+1])
 	}
 	return out, st, nil
+}
+
+// interrupted reports whether err only says that the run was stopped (ctx cancelled: an
+// interrupt, or a fatal error elsewhere) while the question was asked: not a failed verdict.
+func interrupted(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && errors.Is(err, context.Canceled)
 }
 
 // MakeJudgment builds the judgment row of a generation from its two verdicts (first: the
