@@ -82,3 +82,69 @@ func swigluBackwardAsm(dgate, dup, gate, up, dout []float32) {
 		swigluBwdAVX512(len(dout), &gate[0], &up[0], &dout[0], &dgate[0], &dup[0])
 	}
 }
+
+//go:noescape
+func addAVX512(n int, dst, src *float32)
+
+//go:noescape
+func sumDev64AVX512(n int, x *float32, m float64, sq int, out *[16]float64)
+
+//go:noescape
+func normRowAVX512(n int, x, w, b, o *float32, m, r float32)
+
+//go:noescape
+func normBwdSumsAVX512(n int, x, w, d *float32, m, r float32, out *[32]float64)
+
+//go:noescape
+func normBwdApplyAVX512(n int, x, w, d, di *float32, m, r, a, bb float32)
+
+//go:noescape
+func normWeightGradAVX512(n int, acc, d, x *float32, m, r float32)
+
+func addAsm(dst, src []float32) {
+	if len(src) > 0 {
+		addAVX512(len(src), &dst[0], &src[0])
+	}
+}
+
+func sumDevAsm(x []float32, m float64, sq bool) float64 {
+	var out [16]float64
+	s := 0
+	if sq {
+		s = 1
+	}
+	sumDev64AVX512(len(x), ptr(x), m, s, &out)
+	var t float64
+	for _, v := range out {
+		t += v
+	}
+	return t
+}
+
+func normRowAsm(o, x, w, b []float32, m, r float32) {
+	if len(x) > 0 {
+		normRowAVX512(len(x), &x[0], &w[0], ptr(b), &o[0], m, r)
+	}
+}
+
+func normBackwardSumsAsm(x, w, d []float32, m, r float32) (sd, sdn float64) {
+	var out [32]float64
+	normBwdSumsAVX512(len(x), ptr(x), ptr(w), ptr(d), m, r, &out)
+	for i := 0; i < 16; i++ {
+		sd += out[i]
+		sdn += out[16+i]
+	}
+	return sd, sdn
+}
+
+func normBackwardApplyAsm(di, x, w, d []float32, m, r, a, bb float32) {
+	if len(x) > 0 {
+		normBwdApplyAVX512(len(x), &x[0], &w[0], &d[0], &di[0], m, r, a, bb)
+	}
+}
+
+func normWeightGradAsm(acc, d, x []float32, m, r float32) {
+	if len(acc) > 0 {
+		normWeightGradAVX512(len(acc), &acc[0], &d[0], &x[0], m, r)
+	}
+}

@@ -367,3 +367,270 @@ sbtail:
 sbdone:
 	VZEROUPPER
 	RET
+
+// func addAVX512(n int, dst, src *float32)
+TEXT ·addAVX512(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), CX
+	MOVQ dst+8(FP), DI
+	MOVQ src+16(FP), SI
+
+addloop:
+	CMPQ CX, $16
+	JLT  addtail
+	VMOVUPS (SI), Z0
+	VADDPS  (DI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     addloop
+
+addtail:
+	TESTQ CX, CX
+	JZ    adddone
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DI), K1, Z1
+	VADDPS    Z1, Z0, Z0
+	VMOVUPS   Z0, K1, (DI)
+
+adddone:
+	VZEROUPPER
+	RET
+
+// WIDEN splits the 16 floats of Z2 into float64 vectors Z0 (lanes 0-7) and Z1 (8-15).
+#define WIDEN \
+	VEXTRACTF32X8 $1, Z2, Y3; \
+	VCVTPS2PD     Y2, Z0;     \
+	VCVTPS2PD     Y3, Z1
+
+// func sumDev64AVX512(n int, x *float32, m float64, sq int, out *[16]float64)
+// out lanes: Σ (x-m) (sq 0) or Σ (x-m)^2 (sq 1), in float64.
+TEXT ·sumDev64AVX512(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	VBROADCASTSD m+16(FP), Z10
+	MOVQ sq+24(FP), BX
+	MOVQ out+32(FP), DI
+	VXORPD Z8, Z8, Z8
+	VXORPD Z9, Z9, Z9
+	MOVL   $0xffff, AX
+	KMOVW  AX, K1
+
+sdloop:
+	CMPQ CX, $16
+	JLT  sdtail
+	VMOVUPS (SI), Z2
+
+sdbody:
+	WIDEN
+	VSUBPD  Z10, Z0, Z0
+	VSUBPD  Z10, Z1, Z1
+	KSHIFTRW $8, K1, K2
+	TESTQ   BX, BX
+	JNZ     sdsq
+	VADDPD  Z0, Z8, K1, Z8
+	VADDPD  Z1, Z9, K2, Z9
+	JMP     sdnext
+
+sdsq:
+	VFMADD231PD Z0, Z0, K1, Z8
+	VFMADD231PD Z1, Z1, K2, Z9
+
+sdnext:
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JGT  sdloop
+	JMP  sddone
+
+sdtail:
+	TESTQ CX, CX
+	JLE   sddone
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z2
+	JMP       sdbody
+
+sddone:
+	VMOVUPD Z8, (DI)
+	VMOVUPD Z9, 64(DI)
+	VZEROUPPER
+	RET
+
+// func normRowAVX512(n int, x, w, b, o *float32, m, r float32)
+// o = (x-m)*r*w + b (b nil: no b).
+TEXT ·normRowAVX512(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ w+16(FP), DX
+	MOVQ b+24(FP), BX
+	MOVQ o+32(FP), DI
+	VBROADCASTSS m+40(FP), Z10
+	VBROADCASTSS r+44(FP), Z11
+	MOVL  $0xffff, AX
+	KMOVW AX, K1
+
+nrloop:
+	CMPQ CX, $16
+	JGE  nrbody
+	TESTQ CX, CX
+	JLE  nrdone
+	TAILMASK
+
+nrbody:
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DX), K1, Z1
+	VSUBPS    Z10, Z0, Z0
+	VMULPS    Z11, Z0, Z0
+	VMULPS    Z1, Z0, Z0
+	TESTQ     BX, BX
+	JZ        nrnob
+	VMOVUPS.Z (BX), K1, Z2
+	VADDPS    Z2, Z0, Z0
+	ADDQ      $64, BX
+
+nrnob:
+	VMOVUPS Z0, K1, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JGT     nrloop
+
+nrdone:
+	VZEROUPPER
+	RET
+
+// func normBwdSumsAVX512(n int, x, w, d *float32, m, r float32, out *[32]float64)
+// With dn = d*w, nn = (x-m)*r: out[0:16] lanes of Σ dn, out[16:32] lanes of Σ dn*nn.
+TEXT ·normBwdSumsAVX512(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ w+16(FP), DX
+	MOVQ d+24(FP), BX
+	VBROADCASTSS m+32(FP), Z10
+	VBROADCASTSS r+36(FP), Z11
+	MOVQ out+40(FP), DI
+	VXORPD Z6, Z6, Z6
+	VXORPD Z7, Z7, Z7
+	VXORPD Z8, Z8, Z8
+	VXORPD Z9, Z9, Z9
+	MOVL  $0xffff, AX
+	KMOVW AX, K1
+
+nbloop:
+	CMPQ CX, $16
+	JGE  nbbody
+	TESTQ CX, CX
+	JLE  nbdone
+	TAILMASK
+
+nbbody:
+	VMOVUPS.Z (SI), K1, Z4
+	VMOVUPS.Z (DX), K1, Z5
+	VMOVUPS.Z (BX), K1, Z2
+	VMULPS    Z5, Z2, Z2
+	VSUBPS    Z10, Z4, Z4
+	VMULPS    Z11, Z4, Z4
+	VMULPS    Z2, Z4, Z4
+	WIDEN
+	VADDPD    Z0, Z6, Z6
+	VADDPD    Z1, Z7, Z7
+	VMOVAPS   Z4, Z2
+	WIDEN
+	VADDPD    Z0, Z8, Z8
+	VADDPD    Z1, Z9, Z9
+	ADDQ      $64, SI
+	ADDQ      $64, DX
+	ADDQ      $64, BX
+	SUBQ      $16, CX
+	JGT       nbloop
+
+nbdone:
+	VMOVUPD Z6, (DI)
+	VMOVUPD Z7, 64(DI)
+	VMOVUPD Z8, 128(DI)
+	VMOVUPD Z9, 192(DI)
+	VZEROUPPER
+	RET
+
+// func normBwdApplyAVX512(n int, x, w, d, di *float32, m, r, a, bb float32)
+// di += r*(d*w - a - (x-m)*r*bb).
+TEXT ·normBwdApplyAVX512(SB), NOSPLIT, $0-56
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ w+16(FP), DX
+	MOVQ d+24(FP), BX
+	MOVQ di+32(FP), DI
+	VBROADCASTSS m+40(FP), Z10
+	VBROADCASTSS r+44(FP), Z11
+	VBROADCASTSS a+48(FP), Z12
+	VBROADCASTSS bb+52(FP), Z13
+	MOVL  $0xffff, AX
+	KMOVW AX, K1
+
+naloop:
+	CMPQ CX, $16
+	JGE  nabody
+	TESTQ CX, CX
+	JLE  nadone
+	TAILMASK
+
+nabody:
+	VMOVUPS.Z    (SI), K1, Z0
+	VMOVUPS.Z    (DX), K1, Z1
+	VMOVUPS.Z    (BX), K1, Z2
+	VMOVUPS.Z    (DI), K1, Z3
+	VSUBPS       Z10, Z0, Z0
+	VMULPS       Z11, Z0, Z0
+	VMULPS       Z1, Z2, Z2
+	VSUBPS       Z12, Z2, Z2
+	VFNMADD231PS Z13, Z0, Z2
+	VFMADD231PS  Z11, Z2, Z3
+	VMOVUPS      Z3, K1, (DI)
+	ADDQ         $64, SI
+	ADDQ         $64, DX
+	ADDQ         $64, BX
+	ADDQ         $64, DI
+	SUBQ         $16, CX
+	JGT          naloop
+
+nadone:
+	VZEROUPPER
+	RET
+
+// func normWeightGradAVX512(n int, acc, d, x *float32, m, r float32)
+// acc += d*(x-m)*r.
+TEXT ·normWeightGradAVX512(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), CX
+	MOVQ acc+8(FP), DI
+	MOVQ d+16(FP), BX
+	MOVQ x+24(FP), SI
+	VBROADCASTSS m+32(FP), Z10
+	VBROADCASTSS r+36(FP), Z11
+	MOVL  $0xffff, AX
+	KMOVW AX, K1
+
+nwloop:
+	CMPQ CX, $16
+	JGE  nwbody
+	TESTQ CX, CX
+	JLE  nwdone
+	TAILMASK
+
+nwbody:
+	VMOVUPS.Z   (SI), K1, Z0
+	VMOVUPS.Z   (BX), K1, Z1
+	VMOVUPS.Z   (DI), K1, Z2
+	VSUBPS      Z10, Z0, Z0
+	VMULPS      Z1, Z0, Z0
+	VFMADD231PS Z11, Z0, Z2
+	VMOVUPS     Z2, K1, (DI)
+	ADDQ        $64, SI
+	ADDQ        $64, BX
+	ADDQ        $64, DI
+	SUBQ        $16, CX
+	JGT         nwloop
+
+nwdone:
+	VZEROUPPER
+	RET

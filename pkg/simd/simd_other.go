@@ -13,3 +13,14 @@ func swigluAsm(out, gate, up []float32)                                      { S
 func swigluBackwardAsm(dgate, dup, gate, up, dout []float32) {
 	SwiGLUBackwardRef(dgate, dup, gate, up, dout)
 }
+
+func addAsm(dst, src []float32)                         { AddRef(dst, src) }
+func sumDevAsm(x []float32, m float64, sq bool) float64 { return sumDevRef(x, m, sq) }
+func normRowAsm(o, x, w, b []float32, m, r float32)     { NormRowRef(o, x, w, b, m, r) }
+func normBackwardSumsAsm(x, w, d []float32, m, r float32) (float64, float64) {
+	return NormBackwardSumsRef(x, w, d, m, r)
+}
+func normBackwardApplyAsm(di, x, w, d []float32, m, r, a, bb float32) {
+	NormBackwardApplyRef(di, x, w, d, m, r, a, bb)
+}
+func normWeightGradAsm(acc, d, x []float32, m, r float32) { NormWeightGradRef(acc, d, x, m, r) }
