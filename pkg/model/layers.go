@@ -48,9 +48,7 @@ func colSums(dst []float32, N, C int, f func(t, jlo, jhi int, acc []float32)) {
 			for t := 0; t < N; t++ {
 				f(t, jlo, jhi, a)
 			}
-			for j := range a {
-				dst[jlo+j] += a[j]
-			}
+			simd.Add(dst[jlo:jhi], a)
 		}
 	})
 }
@@ -63,10 +61,7 @@ func encoderForward(out []float32, tokens, pos []int32, wte, wpe []float32, C in
 			o := out[t*C : (t+1)*C]
 			copy(o, wte[int(tokens[t])*C:])
 			if wpe != nil {
-				p := wpe[int(pos[t])*C:]
-				for j := range o {
-					o[j] += p[j]
-				}
+				simd.Add(o, wpe[int(pos[t])*C:int(pos[t]+1)*C])
 			}
 		}
 	})
@@ -82,15 +77,9 @@ func encoderBackward(dwte, dwpe []float32, dout []float32, tokens, pos []int32, 
 			jlo, jhi := b*block, min(C, (b+1)*block)
 			for t := range tokens {
 				d := dout[t*C+jlo : t*C+jhi]
-				w := dwte[int(tokens[t])*C+jlo : int(tokens[t])*C+jhi]
-				for j := range d {
-					w[j] += d[j]
-				}
+				simd.Add(dwte[int(tokens[t])*C+jlo:int(tokens[t])*C+jhi], d)
 				if dwpe != nil {
-					p := dwpe[int(pos[t])*C+jlo : int(pos[t])*C+jhi]
-					for j := range d {
-						p[j] += d[j]
-					}
+					simd.Add(dwpe[int(pos[t])*C+jlo:int(pos[t])*C+jhi], d)
 				}
 			}
 		}
@@ -103,22 +92,10 @@ func layernormForward(out, mean, rstd, inp, w, b []float32, N, C int, eps float6
 	parallelFor(N, grainRows(C), func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			x := inp[t*C : (t+1)*C]
-			var s float64
-			for _, v := range x {
-				s += float64(v)
-			}
-			m := s / float64(C)
-			var ss float64
-			for _, v := range x {
-				d := float64(v) - m
-				ss += d * d
-			}
-			r := 1 / math.Sqrt(ss/float64(C)+eps)
+			m := simd.Sum64(x) / float64(C)
+			r := 1 / math.Sqrt(simd.SumSqDev64(x, m)/float64(C)+eps)
 			mf, rf := float32(m), float32(r)
-			o := out[t*C : (t+1)*C]
-			for j, v := range x {
-				o[j] = (v-mf)*rf*w[j] + b[j]
-			}
+			simd.NormRow(out[t*C:(t+1)*C], x, w, b, mf, rf)
 			mean[t], rstd[t] = mf, rf
 		}
 	})
@@ -131,32 +108,15 @@ func layernormBackward(dinp, dw, db, dout, inp, w, mean, rstd []float32, N, C in
 		for t := lo; t < hi; t++ {
 			x, d, di := inp[t*C:(t+1)*C], dout[t*C:(t+1)*C], dinp[t*C:(t+1)*C]
 			m, r := mean[t], rstd[t]
-			var sd, sdn float64 // mean of dnorm and of dnorm*norm
-			for j, v := range x {
-				n := (v - m) * r
-				dn := d[j] * w[j]
-				sd += float64(dn)
-				sdn += float64(dn * n)
-			}
-			a, bb := float32(sd/float64(C)), float32(sdn/float64(C))
-			for j, v := range x {
-				n := (v - m) * r
-				di[j] += r * (d[j]*w[j] - a - n*bb)
-			}
+			sd, sdn := simd.NormBackwardSums(x, w, d, m, r) // sums of dnorm and dnorm*norm
+			simd.NormBackwardApply(di, x, w, d, m, r, float32(sd/float64(C)), float32(sdn/float64(C)))
 		}
 	})
 	colSums(dw, N, C, func(t, jlo, jhi int, acc []float32) {
-		m, r := mean[t], rstd[t]
-		x, d := inp[t*C+jlo:t*C+jhi], dout[t*C+jlo:t*C+jhi]
-		for j := range acc {
-			acc[j] += d[j] * (x[j] - m) * r
-		}
+		simd.NormWeightGrad(acc, dout[t*C+jlo:t*C+jhi], inp[t*C+jlo:t*C+jhi], mean[t], rstd[t])
 	})
 	colSums(db, N, C, func(t, jlo, jhi int, acc []float32) {
-		d := dout[t*C+jlo : t*C+jhi]
-		for j := range acc {
-			acc[j] += d[j]
-		}
+		simd.Add(acc, dout[t*C+jlo:t*C+jhi])
 	})
 }
 
@@ -166,15 +126,8 @@ func rmsnormForward(out, rstd, inp, w []float32, N, C int, eps float64) {
 	parallelFor(N, grainRows(C), func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			x := inp[t*C : (t+1)*C]
-			var ss float64
-			for _, v := range x {
-				ss += float64(v) * float64(v)
-			}
-			r := float32(1 / math.Sqrt(ss/float64(C)+eps))
-			o := out[t*C : (t+1)*C]
-			for j, v := range x {
-				o[j] = v * r * w[j]
-			}
+			r := float32(1 / math.Sqrt(simd.SumSqDev64(x, 0)/float64(C)+eps))
+			simd.NormRow(out[t*C:(t+1)*C], x, w, nil, 0, r)
 			rstd[t] = r
 		}
 	})
@@ -187,22 +140,12 @@ func rmsnormBackward(dinp, dw, dout, inp, w, rstd []float32, N, C int) {
 		for t := lo; t < hi; t++ {
 			x, d, di := inp[t*C:(t+1)*C], dout[t*C:(t+1)*C], dinp[t*C:(t+1)*C]
 			r := rstd[t]
-			var sdn float64
-			for j, v := range x {
-				sdn += float64(d[j] * w[j] * v * r)
-			}
-			bb := float32(sdn / float64(C))
-			for j, v := range x {
-				di[j] += r * (d[j]*w[j] - v*r*bb)
-			}
+			_, sdn := simd.NormBackwardSums(x, w, d, 0, r)
+			simd.NormBackwardApply(di, x, w, d, 0, r, 0, float32(sdn/float64(C)))
 		}
 	})
 	colSums(dw, N, C, func(t, jlo, jhi int, acc []float32) {
-		r := rstd[t]
-		x, d := inp[t*C+jlo:t*C+jhi], dout[t*C+jlo:t*C+jhi]
-		for j := range acc {
-			acc[j] += d[j] * x[j] * r
-		}
+		simd.NormWeightGrad(acc, dout[t*C+jlo:t*C+jhi], inp[t*C+jlo:t*C+jhi], 0, rstd[t])
 	})
 }
 
@@ -231,10 +174,7 @@ func addBias(out, bias []float32, N, OC int) {
 	if bias != nil {
 		parallelFor(N, grainRows(OC), func(lo, hi int) {
 			for t := lo; t < hi; t++ {
-				o := out[t*OC : (t+1)*OC]
-				for j := range o {
-					o[j] += bias[j]
-				}
+				simd.Add(out[t*OC:(t+1)*OC], bias)
 			}
 		})
 	}
@@ -266,10 +206,7 @@ func matmulBackward(dinp, dw, dbias, dout, inp, w []float32, N, IC, OC int, outI
 	}
 	if dbias != nil {
 		colSums(dbias, N, OC, func(t, jlo, jhi int, acc []float32) {
-			d := dout[t*OC+jlo : t*OC+jhi]
-			for j := range acc {
-				acc[j] += d[j]
-			}
+			simd.Add(acc, dout[t*OC+jlo:t*OC+jhi])
 		})
 	}
 }
