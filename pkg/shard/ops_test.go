@@ -68,6 +68,9 @@ func TestOpsCopySampleSplitStats(t *testing.T) {
 	if len(parts) != 3 || len(back) != 100 || back[99].ID != rows[99].ID {
 		t.Fatalf("split: %d parts, %d rows", len(parts), len(back))
 	}
+	if n, err := CountRows([]string{in, sdir}); err != nil || n != 200 {
+		t.Fatalf("CountRows = %d, %v; want 200", n, err)
+	}
 	st, err := op.Stats([]string{in}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -403,3 +403,25 @@ func IsTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
 }
+
+// CountRows returns the total number of rows of the shards named by args, read from the Parquet
+// footers only (standard input cannot be counted without consuming it: spool it first).
+func CountRows(args []string) (int64, error) {
+	names, err := Expand(args)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, name := range names {
+		if name == StdinName {
+			return 0, errors.New("CountRows: spool standard input first (SpoolStdin)")
+		}
+		f, err := Open(name, nil)
+		if err != nil {
+			return 0, err
+		}
+		n += f.NumRows()
+		f.Close()
+	}
+	return n, nil
+}

@@ -105,18 +105,9 @@ func countCmd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	names, err := shard.Expand(args)
+	n, err := shard.CountRows(args)
 	if err != nil {
 		return err
-	}
-	var n int64
-	for _, name := range names {
-		f, err := shard.Open(name, nil)
-		if err != nil {
-			return err
-		}
-		n += f.NumRows()
-		f.Close()
 	}
 	_, err = fmt.Println(n)
 	return err
