@@ -36,6 +36,8 @@ type Item struct {
 	// RefModel; nil when not precomputed (every candidate has one, or the item has none).
 	RefLogp  []float64
 	RefModel string
+	// Tokenizer is the fingerprint of the tokenizer the row was made with.
+	Tokenizer string
 }
 
 // K is the number of candidates.
@@ -71,7 +73,7 @@ func LoadItems(args []string, stdin io.Reader) ([]*Item, string, error) {
 			}
 			f, row := r.Pos()
 			items = append(items, &Item{ID: e.ID, Where: fmt.Sprintf("%s row %d", f, row), Prompt: e.PromptIDs,
-				Conts: [][]int32{e.ResponseIDs}, Kinds: []string{shard.KindGT}})
+				Conts: [][]int32{e.ResponseIDs}, Kinds: []string{shard.KindGT}, Tokenizer: e.Tokenizer})
 		}
 	case "candidates":
 		r, err := shard.NewReader[shard.Candidates](args, nil)
@@ -106,7 +108,7 @@ func LoadItems(args []string, stdin io.Reader) ([]*Item, string, error) {
 
 // itemOf converts a candidates row.
 func itemOf(c *shard.Candidates) (*Item, error) {
-	it := &Item{ID: c.ID, Prompt: c.PromptIDs, RefModel: c.RefModel}
+	it := &Item{ID: c.ID, Prompt: c.PromptIDs, RefModel: c.RefModel, Tokenizer: c.Tokenizer}
 	if len(c.Ranking) > 0 {
 		it.Ranking = c.Ranking
 	}
@@ -130,6 +132,19 @@ func itemOf(c *shard.Candidates) (*Item, error) {
 		}
 	}
 	return it, nil
+}
+
+// CheckTokenizer reports the first item made with a tokenizer other than the one of
+// fingerprint fp (the model's): its token ids would be read with the wrong vocabulary, which
+// checkVocab cannot see when the ids happen to lie in range.
+func CheckTokenizer(items []*Item, fp string) error {
+	for _, it := range items {
+		if it.Tokenizer != fp {
+			return fmt.Errorf("%s: row %q was tokenized with tokenizer %.12s…, but the model's tokenizer is %.12s…: re-tokenize the data with the model's tokenizer (or --skip-tokenizer-check)",
+				it.Where, it.ID, it.Tokenizer, fp)
+		}
+	}
+	return nil
 }
 
 // CheckItems reports, before any training, the first item that the objective cannot use: a

@@ -20,6 +20,7 @@ import (
 	"github.com/cpo-toolchain/cpo/pkg/cliutil"
 	"github.com/cpo-toolchain/cpo/pkg/optim"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
+	"github.com/cpo-toolchain/cpo/pkg/tokenizer"
 	"github.com/cpo-toolchain/cpo/pkg/train"
 )
 
@@ -76,6 +77,7 @@ continues bit-identically. The final model is written to --out.`)
 		&cli.StringFlag{Name: "metrics", Usage: "write one JSON line per step to this file (loss, rewards/*, logps/*, grad_norm, lr, tokens/s); a fresh run replaces it, --resume keeps its lines up to the checkpoint and appends"},
 		&cli.IntFlag{Name: "log-every", Value: 10, Usage: "steps between progress lines on stderr"},
 		&cli.BoolFlag{Name: "skip-nonfinite", Usage: "skip a step whose loss or gradient is NaN/Inf instead of stopping"},
+		&cli.BoolFlag{Name: "skip-tokenizer-check", Usage: "do not compare the rows' tokenizer fingerprint with that of the tokenizer in the --model directory"},
 		cliutil.QuietFlag,
 	}
 	app.Action = runTrain
@@ -228,6 +230,15 @@ func runTrain(c *cli.Context) error {
 	fp, err := checkpoint.Fingerprint(start)
 	if err != nil {
 		return err
+	}
+	if dir != "" && !c.Bool("skip-tokenizer-check") && len(checkpoint.TokenizerFilesIn(dir)) > 0 {
+		tok, err := tokenizer.Load(dir)
+		if err != nil {
+			return fmt.Errorf("model %s: its tokenizer, to check the shards' tokenizer fingerprint against: %w (or --skip-tokenizer-check)", dir, err)
+		}
+		if err := train.CheckTokenizer(items, tok.Fingerprint()); err != nil {
+			return err
+		}
 	}
 	cfg := train.Config{
 		Objective:   train.Objective{Name: obj, Beta: c.Float64("beta"), Alpha: c.Float64("alpha"), MLEPrompt: c.Bool("mle-prompt")},

@@ -17,6 +17,7 @@ import (
 	"github.com/cpo-toolchain/cpo/pkg/model"
 	"github.com/cpo-toolchain/cpo/pkg/safetensors"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
+	"github.com/cpo-toolchain/cpo/pkg/tokenizer"
 )
 
 // fixture writes a tiny model checkpoint and a ranked candidates shard (K = 3) for it.
@@ -156,5 +157,37 @@ func TestMetricsFileOfARerun(t *testing.T) {
 	b2, _ := os.ReadFile(metrics)
 	if n := strings.Count(string(b2), "\n"); n != 3 || !strings.HasPrefix(string(b2), strings.SplitN(string(b), "\n", 2)[0]) {
 		t.Errorf("after resuming at step 2:\n%s", b2)
+	}
+}
+
+// Rows tokenized with another tokenizer than the one in the model directory are refused before
+// training (their ids lie in the vocabulary, so nothing else would notice), unless
+// --skip-tokenizer-check.
+func TestTokenizerFingerprintChecked(t *testing.T) {
+	dir, _, cands := fixture(t) // rows carry the tokenizer fingerprint "t"
+	tok, err := tokenizer.Train([]string{"the cat sat on the mat", "a dog ran"}, 270)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokFile := filepath.Join(dir, "tokenizer.json")
+	if err := tok.SaveHFFile(tokFile); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.New(model.Config{Arch: model.ArchGPT2, VocabSize: tok.VocabSize(), MaxSeqLen: 32, NLayer: 1, NHead: 2, NKVHead: 2,
+		DModel: 16, DFF: 32, NormEps: 1e-5, TieEmbeddings: true, BOS: int(tok.EOS()), EOS: int(tok.EOS())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.InitGPT2Style(1)
+	withTok := filepath.Join(dir, "model-tok")
+	if err := checkpoint.Save(m, withTok, safetensors.F32, tokFile); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-q", "-m", withTok, "-o", filepath.Join(dir, "out"), "--batch", "4", "--steps", "1", cands}
+	if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "cands.parquet row 0") || !strings.Contains(err.Error(), "tokenizer") {
+		t.Errorf("rows of another tokenizer: %v", err)
+	}
+	if _, err := run(t, append([]string{"--skip-tokenizer-check"}, args...)...); err != nil {
+		t.Errorf("--skip-tokenizer-check: %v", err)
 	}
 }
