@@ -555,3 +555,29 @@ func TestInterruptIsNotFailure(t *testing.T) {
 		t.Fatalf("interrupted run reports %d failed verdicts: %+v", st.Failed, st)
 	}
 }
+
+// RemoteRun.Query decides what the template shows as {query}, and the cache is keyed by it.
+func TestRemoteQuery(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req chatRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		seen = append(seen, between(req.Messages[0].Content, "Query: ", "\n Response A:"))
+		mu.Unlock()
+		json.NewEncoder(w).Encode(map[string]any{"choices": []any{map[string]any{"message": map[string]any{"content": "A"}}}})
+	}))
+	defer srv.Close()
+	its := items("x")
+	its[0].Gen.Prompt = "### Instruction:\nWho wrote Hamlet?\n### Response:\n"
+	q := func(p string) string {
+		return strings.TrimSuffix(strings.TrimPrefix(p, "### Instruction:\n"), "\n### Response:\n")
+	}
+	if _, _, err := (&RemoteRun{Judge: remote(srv.URL, &sleeps{}), Template: Dolly, Query: q}).Run(context.Background(), its); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[0] != "Who wrote Hamlet?" || seen[1] != "Who wrote Hamlet?" {
+		t.Fatalf("queries shown: %q", seen)
+	}
+}

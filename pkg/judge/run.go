@@ -51,6 +51,10 @@ type RemoteRun struct {
 	Template    Template
 	Cache       *Cache // nil: no cache
 	Concurrency int    // parallel requests (default 4)
+	// Query, when not nil, turns a generation's prompt into the query the template shows
+	// ({query}); nil shows the prompt as it is. cpo-judge uses prep.DollyQuery, so that a
+	// prompt in the Dolly training format is shown as its instruction (the paper's "Query").
+	Query func(prompt string) string
 	// Progress, if set, is called once per finished verdict (from several goroutines).
 	Progress func()
 }
@@ -97,7 +101,11 @@ func (rr *RemoteRun) Run(ctx context.Context, items []Item) ([]shard.Judgment, S
 		if task%2 == 1 {
 			a, b = b, a
 		}
-		key := CacheKey(rr.Judge.Model, tplHash, it.Prompt, a, b)
+		query := it.Prompt
+		if rr.Query != nil {
+			query = rr.Query(query)
+		}
+		key := CacheKey(rr.Judge.Model, tplHash, query, a, b)
 		if rr.Cache != nil {
 			if e, ok := rr.Cache.Get(key); ok {
 				cached.Add(1)
@@ -124,7 +132,7 @@ func (rr *RemoteRun) Run(ctx context.Context, items []Item) ([]shard.Judgment, S
 		inflight[key] = f
 		mu.Unlock()
 		defer close(f.done)
-		prompt, err := rr.Template.Render(it.Prompt, a, b)
+		prompt, err := rr.Template.Render(query, a, b)
 		if err != nil {
 			f.err = err
 		} else {

@@ -19,6 +19,7 @@ import (
 	"github.com/cpo-toolchain/cpo/pkg/judge"
 	"github.com/cpo-toolchain/cpo/pkg/metrics"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
+	"github.com/cpo-toolchain/cpo/pkg/tokenizer/prep"
 )
 
 func defaultCache() string {
@@ -47,7 +48,9 @@ Judges:
 
 Templates (remote): --template dolly or wiki (the paper's, section 5 and appendix A.2), or a
 file whose text has the placeholders {query}, {response_a} and {response_b} ({{ and }} for
-literal braces). Answers are parsed strictly: after trimming white space, punctuation and quotes
+literal braces). {query} is the instruction (and its context) for prompts in cpo-tokenize's
+Dolly training format, and the prompt itself otherwise (a Wikipedia prefix); --query prompt
+always shows the prompt as the model saw it. Answers are parsed strictly: after trimming white space, punctuation and quotes
 the answer must be exactly A or B, else the verdict is "unparsed" and the raw text is kept.
 
 Remote answers go to an append-only, fsynced cache (--cache), so an interrupted run resumes
@@ -65,6 +68,7 @@ command exits 1 after writing the output (rerun to retry only those).`)
 		&cli.StringFlag{Name: "model", Usage: "remote judge: model name sent to the endpoint (e.g. gpt-3.5-turbo)"},
 		&cli.StringFlag{Name: "api-key-env", Value: "OPENAI_API_KEY", Usage: "remote judge: environment variable holding the API key; empty: send no key"},
 		&cli.StringFlag{Name: "template", Value: "dolly", Usage: "remote judge: dolly, wiki, or a template file with {query} {response_a} {response_b}"},
+		&cli.StringFlag{Name: "query", Value: "auto", Usage: "remote judge: what {query} shows: auto (a prompt in cpo-tokenize's Dolly training format as its instruction, plus its context; any other prompt as it is) or prompt (the prompt as the model saw it)"},
 		&cli.IntFlag{Name: "max-tokens", Value: 8, Usage: "remote judge: max_tokens of each answer"},
 		&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "remote judge: requests in flight at once"},
 		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "remote judge: time limit of one request"},
@@ -102,6 +106,9 @@ func run(c *cli.Context) error {
 	}
 	var tpl judge.Template
 	var apiKey string
+	if q := c.String("query"); q != "auto" && q != "prompt" {
+		return cliutil.Usagef("--query %q: want auto or prompt", q)
+	}
 	if kind == "remote" {
 		if c.String("model") == "" {
 			return cliutil.Usagef("--judge remote needs --model (the endpoint's model name)")
@@ -184,12 +191,17 @@ func runRemote(ctx context.Context, c *cli.Context, items []judge.Item, tpl judg
 			fmt.Fprintf(os.Stderr, "cpo-judge: cache %s: skipped %d unreadable line(s)\n", cache.Path, cache.Skipped)
 		}
 	}
+	var query func(string) string
+	if c.String("query") == "auto" {
+		query = prep.DollyQuery
+	}
 	var mu sync.Mutex
 	rr := &judge.RemoteRun{
 		Judge: &judge.Remote{BaseURL: c.String("base-url"), Model: c.String("model"), APIKey: key,
 			MaxTokens: c.Int("max-tokens"), Timeout: c.Duration("timeout"), Retries: c.Int("retries"),
 			BaseDelay: c.Duration("backoff"), MaxDelay: c.Duration("max-backoff"), MaxConnFailures: c.Int("max-conn-failures")},
 		Template: tpl, Cache: cache, Concurrency: c.Int("concurrency"),
+		Query:    query,
 		Progress: func() { mu.Lock(); prog.Add(1); mu.Unlock() },
 	}
 	js, st, err := rr.Run(ctx, items)

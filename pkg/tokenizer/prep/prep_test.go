@@ -184,3 +184,41 @@ func TestWorkersDoNotChangeOutput(t *testing.T) {
 		t.Fatal("output depends on the worker count")
 	}
 }
+
+func TestParseDollyPrompt(t *testing.T) {
+	tpl, err := ParseTemplate("dolly default", DefaultDollyTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range []map[string]string{
+		{"instruction": "Who wrote Hamlet?"},
+		{"instruction": "Summarise this.", "context": "Hamlet is a tragedy\nby Shakespeare."},
+		{"instruction": "Odd\n\nInput:\nin the instruction", "context": "ctx"},
+		{"instruction": "  spaces  \n", "context": ""},
+	} {
+		var sb strings.Builder
+		if err := tpl.Execute(&sb, row); err != nil {
+			t.Fatal(err)
+		}
+		ins, ctx, ok := ParseDollyPrompt(sb.String())
+		if !ok {
+			t.Fatalf("%q not parsed", sb.String())
+		}
+		var back strings.Builder
+		tpl.Execute(&back, map[string]string{"instruction": ins, "context": ctx})
+		if back.String() != sb.String() {
+			t.Errorf("%v: parsed (%q, %q) renders %q, want %q", row, ins, ctx, back.String(), sb.String())
+		}
+		if row["instruction"] == "Who wrote Hamlet?" && (ins != row["instruction"] || ctx != "" || DollyQuery(sb.String()) != "Who wrote Hamlet?") {
+			t.Errorf("plain row: (%q, %q), query %q", ins, ctx, DollyQuery(sb.String()))
+		}
+		if row["context"] == "Hamlet is a tragedy\nby Shakespeare." && DollyQuery(sb.String()) != "Summarise this.\n\nHamlet is a tragedy\nby Shakespeare." {
+			t.Errorf("row with context: query %q", DollyQuery(sb.String()))
+		}
+	}
+	for _, p := range []string{"Q: Add 2 and 3.\nA:\n", "The first 15% of a document", dollyHead + "cut short by trunc"} {
+		if _, _, ok := ParseDollyPrompt(p); ok || DollyQuery(p) != p {
+			t.Errorf("%q parsed as a Dolly prompt", p)
+		}
+	}
+}
