@@ -222,3 +222,26 @@ func TestParseDollyPrompt(t *testing.T) {
 		}
 	}
 }
+
+// A UTF-8 byte order mark (files saved by Windows editors) starts the file, not the first
+// JSON row or the first document.
+func TestByteOrderMark(t *testing.T) {
+	p := write(t, "bom.jsonl", "\ufeff"+`{"instruction":"Name a fox.","response":"Quick."}`+"\n")
+	r, _ := NewReader(ReadOptions{Format: FormatDolly})
+	if err := r.ReadFile(p, nil); err != nil {
+		t.Fatalf("JSONL with a BOM: %v", err)
+	}
+	if len(r.Records) != 1 || r.Records[0].Response != "Quick." {
+		t.Fatalf("records %+v", r.Records)
+	}
+	for _, perLine := range []bool{true, false} {
+		p = write(t, "bom.txt", "\ufeffA document.\nAnother.\n")
+		r, _ = NewReader(ReadOptions{Format: FormatText, DocPerLine: perLine})
+		if err := r.ReadFile(p, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(r.Records[0].Prompt, "A document.") {
+			t.Errorf("per line %v: first document %q", perLine, r.Records[0].Prompt)
+		}
+	}
+}

@@ -147,6 +147,12 @@ func (r *Reader) ReadFile(name string, stdin io.Reader) error {
 	} else if r.Opts.Format == FormatParquet {
 		return errors.New("parquet input must be a file, not standard input")
 	}
+	// A UTF-8 byte order mark (Windows editors) marks the file, not its first row or document.
+	br := bufio.NewReaderSize(in, 1<<20)
+	if b, _ := br.Peek(3); string(b) == "\xef\xbb\xbf" {
+		br.Discard(3)
+	}
+	in = br
 	if r.Opts.Format == FormatText {
 		return r.readText(display, in)
 	}
