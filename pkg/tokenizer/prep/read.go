@@ -348,6 +348,9 @@ func (r *Reader) readParquet(name string) error {
 	if r.Opts.Template == nil {
 		want = append(want, r.Opts.PromptField)
 	}
+	if r.Opts.IDField != "" {
+		want = append(want, r.Opts.IDField)
+	}
 	for _, w := range want {
 		found := false
 		for _, c := range cols {
