@@ -181,12 +181,8 @@ func runTrain(c *cli.Context) error {
 		return cliutil.Usagef("--out is required (the directory of the final model)")
 	}
 	obj := c.String("objective")
-	known := false
-	for _, o := range train.Objectives {
-		known = known || o == obj
-	}
-	if !known {
-		return cliutil.Usagef("--objective %q: want one of %s", obj, strings.Join(train.Objectives, ", "))
+	if err := checkObjective(obj); err != nil {
+		return err
 	}
 	if c.IsSet("steps") && c.IsSet("epochs") {
 		return cliutil.Usagef("--steps and --epochs exclude each other")
@@ -352,7 +348,20 @@ func runPrecompute(c *cli.Context) error {
 	return nil
 }
 
+// checkObjective returns a usage error for an --objective that is not one of train.Objectives.
+func checkObjective(obj string) error {
+	for _, o := range train.Objectives {
+		if o == obj {
+			return nil
+		}
+	}
+	return cliutil.Usagef("--objective %q: want one of %s", obj, strings.Join(train.Objectives, ", "))
+}
+
 func runBench(c *cli.Context) error {
+	if err := checkObjective(c.String("objective")); err != nil {
+		return err
+	}
 	ctx, cancel := cliutil.SignalContext()
 	defer cancel()
 	m, _, err := train.LoadStart(ctx, c.String("model"), c.Uint64("seed"))

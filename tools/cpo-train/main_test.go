@@ -191,3 +191,12 @@ func TestTokenizerFingerprintChecked(t *testing.T) {
 		t.Errorf("--skip-tokenizer-check: %v", err)
 	}
 }
+
+// bench with an unknown objective is a usage error before any model is loaded.
+func TestBenchUnknownObjective(t *testing.T) {
+	_, err := run(t, "bench", "--objective", "bogus", "--steps", "1")
+	var ue cliutil.UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), `--objective "bogus"`) {
+		t.Errorf("bench --objective bogus: %v", err)
+	}
+}
