@@ -51,7 +51,7 @@ type Report struct {
 	Train, Test       int
 	PromptTruncated   int
 	ResponseTruncated int
-	Dropped           map[string]int // by reason: "prompt too long", "response too long", "document too short"
+	Dropped           map[string]int // by reason: "prompt too long", "response too long", "document too short", "duplicate id"
 	PromptTokens      int64
 	ResponseTokens    int64
 }
@@ -110,8 +110,8 @@ type result struct {
 }
 
 // Build tokenizes records into examples, in record order, using o.Workers goroutines.
-// A record that cannot be used (a text document under two tokens) is an error naming its
-// file and line, unless skipBad, which drops and counts it.
+// A record that cannot be used (a text document under two tokens, an id already used) is an
+// error naming its file and line, unless skipBad, which drops and counts it.
 func Build(recs []Record, o Options, skipBad bool) ([]shard.Example, Report, error) {
 	tok := o.Tokenizer
 	if o.Overflow == "" {
@@ -162,8 +162,16 @@ func Build(recs []Record, o Options, skipBad bool) ([]shard.Example, Report, err
 
 	rep := Report{Records: len(recs), Dropped: map[string]int{}}
 	out := make([]shard.Example, 0, len(recs))
+	seen := make(map[string]bool, len(recs))
 	for i := range results {
 		r := &results[i]
+		if r.dropped == "" && r.badDetail == "" {
+			// Generations, judgments and scores are joined by id: ids must be unique.
+			if seen[r.ex.ID] {
+				r.dropped, r.badDetail = "duplicate id", fmt.Sprintf("duplicate id %q", r.ex.ID)
+			}
+			seen[r.ex.ID] = true
+		}
 		if r.badDetail != "" {
 			if !skipBad {
 				return nil, rep, &BadRecordError{File: recs[i].File, Line: recs[i].Line, Reason: r.dropped, Detail: r.badDetail}

@@ -245,3 +245,25 @@ func TestByteOrderMark(t *testing.T) {
 		}
 	}
 }
+
+// Ids are unique in a shard (generations, judgments and scores are joined by id): a repeated
+// id is a bad row naming its file and line, or skipped and counted with skipBad.
+func TestDuplicateIDs(t *testing.T) {
+	tok := trained(t)
+	recs := []Record{
+		{ID: "a", Prompt: "p1", Response: "r1", File: "x.jsonl", Line: 1},
+		{ID: "b", Prompt: "p2", Response: "r2", File: "x.jsonl", Line: 2},
+		{ID: "a", Prompt: "p3", Response: "r3", File: "y.jsonl", Line: 7},
+	}
+	o := Options{Tokenizer: tok, Source: "s", Workers: 1}
+	if _, _, err := Build(recs, o, false); err == nil || !strings.Contains(err.Error(), "y.jsonl:7") || !strings.Contains(err.Error(), `"a"`) {
+		t.Fatalf("duplicate id: %v", err)
+	}
+	exs, rep, err := Build(recs, o, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exs) != 2 || exs[1].ID != "b" || rep.Dropped["duplicate id"] != 1 {
+		t.Fatalf("skip: %d examples, report %+v", len(exs), rep)
+	}
+}
