@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -184,6 +186,9 @@ func runTrain(c *cli.Context) error {
 	if err := checkObjective(obj); err != nil {
 		return err
 	}
+	if err := checkTrainFlags(c); err != nil {
+		return err
+	}
 	if c.IsSet("steps") && c.IsSet("epochs") {
 		return cliutil.Usagef("--steps and --epochs exclude each other")
 	}
@@ -345,6 +350,42 @@ func runPrecompute(c *cli.Context) error {
 		return err
 	}
 	p.Done()
+	return nil
+}
+
+// checkTrainFlags returns a usage error for a training flag out of its range, before any data
+// or model is loaded (train.New would catch some of them only afterwards, as runtime errors, and
+// a negative --weight-decay or --alpha would have trained).
+func checkTrainFlags(c *cli.Context) error {
+	for _, name := range []string{"batch"} {
+		if c.Int(name) <= 0 {
+			return cliutil.Usagef("--%s %d: must be positive", name, c.Int(name))
+		}
+	}
+	for _, name := range []string{"micro-batch", "steps", "epochs", "warmup", "save-every", "keep", "log-every"} {
+		if c.Int(name) < 0 {
+			return cliutil.Usagef("--%s %d: must not be negative", name, c.Int(name))
+		}
+	}
+	for _, name := range []string{"lr", "weight-decay", "clip", "alpha", "adam-eps"} {
+		if v := c.Float64(name); !(v >= 0) || math.IsInf(v, 0) {
+			return cliutil.Usagef("--%s %v: must be a finite number >= 0", name, v)
+		}
+	}
+	if v := c.Float64("beta"); (c.IsSet("beta") || c.String("objective") != train.MLE) && (!(v > 0) || math.IsInf(v, 0)) {
+		return cliutil.Usagef("--beta %v: must be a finite number > 0", v)
+	}
+	for _, name := range []string{"adam-beta1", "adam-beta2"} {
+		if v := c.Float64(name); !(v >= 0 && v < 1) {
+			return cliutil.Usagef("--%s %v: must be in [0, 1)", name, v)
+		}
+	}
+	if v := c.Float64("min-lr-ratio"); !(v >= 0 && v <= 1) {
+		return cliutil.Usagef("--min-lr-ratio %v: must be in [0, 1]", v)
+	}
+	if s := c.String("schedule"); !slices.Contains(optim.Schedules, s) {
+		return cliutil.Usagef("--schedule %q: want one of %s", s, strings.Join(optim.Schedules, ", "))
+	}
 	return nil
 }
 

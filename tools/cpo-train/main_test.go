@@ -200,3 +200,17 @@ func TestBenchUnknownObjective(t *testing.T) {
 		t.Errorf("bench --objective bogus: %v", err)
 	}
 }
+
+// Flags out of range are usage errors (exit 2) before anything is loaded; a negative weight
+// decay or alpha used to train.
+func TestFlagRanges(t *testing.T) {
+	for _, bad := range [][]string{{"--batch", "0"}, {"--steps", "-1"}, {"--lr", "-1"}, {"--beta", "0"}, {"--warmup", "-1"},
+		{"--schedule", "step"}, {"--micro-batch", "-3"}, {"--keep", "-1"}, {"--min-lr-ratio", "2"}, {"--weight-decay", "-0.1"},
+		{"--alpha", "-1"}, {"--adam-beta2", "1"}, {"--lr", "NaN"}} {
+		_, err := run(t, append(append([]string{"-m", "no-such-model", "-o", "out"}, bad...), "no-such.parquet")...)
+		var ue cliutil.UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+}
