@@ -65,6 +65,13 @@ func softmaxCausalRows(s []float32, nq, nk, ls, off int, setLSE func(t int, lse 
 	}
 }
 
+// attnRowBlock is the number of query rows handled together: a block of rows [r0, r1)
+// only needs keys [0, r1), so causal attention skips the masked upper triangle block by
+// block (about half the work for long sequences) and the score scratch is
+// attnRowBlock×T instead of T×T. A variable so that tests can use a block size that does
+// not divide their sequence lengths.
+var attnRowBlock = 64
+
 // attentionForward: att (N, NH*hd) = softmax(q·k^T/sqrt(hd), causal within each
 // sequence)·v, from qkv (N, QKV); lse (N, NH) receives each softmax row's log-sum-exp.
 // starts (nseq+1) delimit the sequences; scratch is per-worker storage (grown here).
@@ -77,28 +84,31 @@ func attentionForward(att, lse, qkv []float32, starts []int, a attnShape, scratc
 	ld, od := a.qkvDim(), a.outDim()
 	scale := float32(1 / math.Sqrt(float64(a.hd)))
 	workers := runtime.GOMAXPROCS(0)
-	sc := scratchFor(scratch, workers, maxT*maxT)
+	RB := max(attnRowBlock, 1)
+	sc := scratchFor(scratch, workers, min(maxT, RB)*maxT)
 	parallelTasks(nseq*a.NH, workers, func(w, task int) {
 		i, h := task/a.NH, task%a.NH
 		s0, T := starts[i], starts[i+1]-starts[i]
-		if T == 0 {
-			return
-		}
 		kv := a.kvHead(h)
-		q := qkv[s0*ld+h*a.hd:]
 		k := qkv[s0*ld+(a.NH+kv)*a.hd:]
 		v := qkv[s0*ld+(a.NH+a.NKV+kv)*a.hd:]
-		s := sc[w][:T*T]
-		sgemm1(false, true, T, T, a.hd, scale, q, ld, k, ld, 0, s, T)
-		softmaxCausalRows(s, T, T, T, 0, func(t int, l float32) { lse[(s0+t)*a.NH+h] = l })
-		sgemm1(false, false, T, a.hd, T, 1, s, T, v, ld, 0, att[s0*od+h*a.hd:], od)
+		for r0 := 0; r0 < T; r0 += RB {
+			// Rows [r0, r1) against keys [0, r1): s (nq, r1).
+			r1 := min(T, r0+RB)
+			nq := r1 - r0
+			s := sc[w][:nq*r1]
+			sgemm1(false, true, nq, r1, a.hd, scale, qkv[(s0+r0)*ld+h*a.hd:], ld, k, ld, 0, s, r1)
+			softmaxCausalRows(s, nq, r1, r1, r0, func(t int, l float32) { lse[(s0+r0+t)*a.NH+h] = l })
+			sgemm1(false, false, nq, a.hd, r1, 1, s, r1, v, ld, 0, att[(s0+r0)*od+h*a.hd:], od)
+		}
 	})
 }
 
 // attentionBackward writes dqkv (N, QKV), overwriting it, from datt (N, NH*hd), the
 // forward input qkv and the saved lse (N, NH). Work is split over (sequence, kv head),
-// and the query heads of a group are accumulated in order, so no two workers write the
-// same dk/dv.
+// and the query heads of a group, then the row blocks of each head, are accumulated into
+// dk/dv in order, so no two workers write the same dk/dv and the sums do not depend on
+// the number of workers.
 func attentionBackward(dqkv, datt, qkv, lse []float32, starts []int, a attnShape, scratch *[][]float32) {
 	nseq := len(starts) - 1
 	maxT := 0
@@ -109,51 +119,56 @@ func attentionBackward(dqkv, datt, qkv, lse []float32, starts []int, a attnShape
 	scale := float32(1 / math.Sqrt(float64(a.hd)))
 	G := a.NH / a.NKV
 	workers := runtime.GOMAXPROCS(0)
-	sc := scratchFor(scratch, workers, 2*maxT*maxT)
+	RB := max(attnRowBlock, 1)
+	blk := min(maxT, RB) * maxT
+	sc := scratchFor(scratch, workers, 2*blk)
 	parallelTasks(nseq*a.NKV, workers, func(w, task int) {
 		i, kv := task/a.NKV, task%a.NKV
 		s0, T := starts[i], starts[i+1]-starts[i]
-		if T == 0 {
-			return
-		}
-		p, dp := sc[w][:T*T], sc[w][T*T:2*T*T]
 		k := qkv[s0*ld+(a.NH+kv)*a.hd:]
 		v := qkv[s0*ld+(a.NH+a.NKV+kv)*a.hd:]
 		dk := dqkv[s0*ld+(a.NH+kv)*a.hd:]
 		dv := dqkv[s0*ld+(a.NH+a.NKV+kv)*a.hd:]
+		for t := 0; t < T; t++ {
+			clear(dk[t*ld : t*ld+a.hd])
+			clear(dv[t*ld : t*ld+a.hd])
+		}
 		for h := kv * G; h < (kv+1)*G; h++ {
-			q := qkv[s0*ld+h*a.hd:]
-			dq := dqkv[s0*ld+h*a.hd:]
-			do := datt[s0*od+h*a.hd:]
-			// p = softmax(scale q·k^T) recomputed from the saved log-sum-exp.
-			sgemm1(false, true, T, T, a.hd, scale, q, ld, k, ld, 0, p, T)
-			for t := 0; t < T; t++ {
-				l := lse[(s0+t)*a.NH+h]
-				row := p[t*T : (t+1)*T]
-				simd.ExpShift(row[:t+1], row[:t+1], l, 1)
-				clear(row[t+1:])
-			}
-			// dp = do·v^T, then ds = p*(dp - sum_j p*dp) in place.
-			sgemm1(false, true, T, T, a.hd, 1, do, od, v, ld, 0, dp, T)
-			for t := 0; t < T; t++ {
-				pr, dr := p[t*T:(t+1)*T], dp[t*T:(t+1)*T]
-				var d float64
-				for j := 0; j <= t; j++ {
-					d += float64(pr[j] * dr[j])
+			for r0 := 0; r0 < T; r0 += RB {
+				// Rows [r0, r1) against keys [0, r1): p, dp (nq, r1).
+				r1 := min(T, r0+RB)
+				nq := r1 - r0
+				p, dp := sc[w][:nq*r1], sc[w][blk:blk+nq*r1]
+				q := qkv[(s0+r0)*ld+h*a.hd:]
+				dq := dqkv[(s0+r0)*ld+h*a.hd:]
+				do := datt[(s0+r0)*od+h*a.hd:]
+				// p = softmax(scale q·k^T) recomputed from the saved log-sum-exp.
+				sgemm1(false, true, nq, r1, a.hd, scale, q, ld, k, ld, 0, p, r1)
+				for t := 0; t < nq; t++ {
+					l := lse[(s0+r0+t)*a.NH+h]
+					row := p[t*r1 : (t+1)*r1]
+					simd.ExpShift(row[:r0+t+1], row[:r0+t+1], l, 1)
+					clear(row[r0+t+1:])
 				}
-				df := float32(d)
-				for j := 0; j <= t; j++ {
-					dr[j] = pr[j] * (dr[j] - df)
+				// dp = do·v^T, then ds = p*(dp - sum_j p*dp) in place.
+				sgemm1(false, true, nq, r1, a.hd, 1, do, od, v, ld, 0, dp, r1)
+				for t := 0; t < nq; t++ {
+					vis := r0 + t + 1
+					pr, dr := p[t*r1:t*r1+vis], dp[t*r1:(t+1)*r1]
+					var d float64
+					for j, pv := range pr {
+						d += float64(pv * dr[j])
+					}
+					df := float32(d)
+					for j, pv := range pr {
+						dr[j] = pv * (dr[j] - df)
+					}
+					clear(dr[vis:])
 				}
-				clear(dr[t+1:])
+				sgemm1(false, false, nq, a.hd, r1, scale, dp, r1, k, ld, 0, dq, ld)
+				sgemm1(true, false, r1, a.hd, nq, scale, dp, r1, q, ld, 1, dk, ld)
+				sgemm1(true, false, r1, a.hd, nq, 1, p, r1, do, od, 1, dv, ld)
 			}
-			var beta float32
-			if h > kv*G {
-				beta = 1
-			}
-			sgemm1(false, false, T, a.hd, T, scale, dp, T, k, ld, 0, dq, ld)
-			sgemm1(true, false, T, a.hd, T, scale, dp, T, q, ld, beta, dk, ld)
-			sgemm1(true, false, T, a.hd, T, 1, p, T, do, od, beta, dv, ld)
 		}
 	})
 }

@@ -214,3 +214,46 @@ func BenchmarkDecodeGPT2Small(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAttention times causal attention forward+backward on 8 sequences of T tokens
+// (GPT-2 tiny heads: 4 × 64) for several row-block sizes; "full" is a single block (the
+// whole T×T score matrix).
+func BenchmarkAttention(b *testing.B) {
+	defer func(rb int) { attnRowBlock = rb }(attnRowBlock)
+	a := attnShape{NH: 4, NKV: 4, hd: 64}
+	for _, T := range []int{128, 512} {
+		for _, rb := range []int{1 << 30, 64, 32} {
+			name := fmt.Sprintf("T%d/rows%d", T, rb)
+			if rb == 1<<30 {
+				name = fmt.Sprintf("T%d/full", T)
+			}
+			b.Run(name, func(b *testing.B) {
+				attnRowBlock = rb
+				const S = 8
+				N := S * T
+				starts := make([]int, S+1)
+				for i := range starts {
+					starts[i] = i * T
+				}
+				rng := rand.New(rand.NewPCG(1, 2))
+				qkv := make([]float32, N*a.qkvDim())
+				for i := range qkv {
+					qkv[i] = float32(rng.NormFloat64())
+				}
+				att, datt := make([]float32, N*a.outDim()), make([]float32, N*a.outDim())
+				for i := range datt {
+					datt[i] = float32(rng.NormFloat64())
+				}
+				lse, dqkv := make([]float32, N*a.NH), make([]float32, len(qkv))
+				var scratch [][]float32
+				b.ResetTimer()
+				c0 := cpuTime()
+				for i := 0; i < b.N; i++ {
+					attentionForward(att, lse, qkv, starts, a, &scratch)
+					attentionBackward(dqkv, datt, qkv, lse, starts, a, &scratch)
+				}
+				b.ReportMetric((cpuTime()-c0).Seconds()*1e3/float64(b.N), "cpu-ms/op")
+			})
+		}
+	}
+}

@@ -131,64 +131,74 @@ func relErr(a, b []float32) float64 {
 const goldenTol = 1e-5
 
 func TestGolden(t *testing.T) {
-	for _, name := range goldenCases {
-		t.Run(name, func(t *testing.T) {
-			g := loadGolden(t, name)
-			m := g.model(t)
-			ws := NewWorkspace()
-			b := g.batch()
-			// Twice: the second pass reuses the workspace and must give the same result.
-			for rep := 0; rep < 2; rep++ {
-				logp := m.Forward(ws, b)
-				worst, worstName := 0.0, ""
-				check := func(what string, got, want []float32) {
-					e := relErr(got, want)
-					if !(e <= goldenTol) {
-						t.Errorf("rep %d %s: relative error %.3g > %g", rep, what, e, goldenTol)
-					}
-					if e > worst {
-						worst, worstName = e, what
-					}
-				}
-				check("logp", logp, g.f32["logp"])
-				check("logits", ws.LastLogits(), g.f32["logits"])
-				mask := g.f32["mask"]
-				var loss float64
-				var cnt int
-				for i, v := range mask {
-					if v != 0 {
-						loss -= float64(logp[i])
-						cnt++
-					}
-				}
-				check("loss", []float32{float32(loss / float64(cnt))}, g.f32["loss"])
-				m.ZeroGrad()
-				dlogp := g.f32["dlogp"]
-				if rep == 1 {
-					// Negligible instead of zero gradients: every row goes through the lm
-					// head, which takes Backward's uncompacted path.
-					dlogp = append([]float32(nil), dlogp...)
-					for i, v := range dlogp {
-						if v == 0 {
-							dlogp[i] = 1e-30
-						}
-					}
-				}
-				m.Backward(ws, dlogp)
-				for _, p := range m.Params() {
-					check("grad "+p.Name, p.Grad, g.f32["grad/"+p.Name])
-				}
-				if rep == 0 {
-					t.Logf("largest relative error %.3g (%s)", worst, worstName)
-				}
-			}
-			// Inference paths agree with the training forward.
-			lg := m.Logits(NewWorkspace(), b)
-			if e := relErr(lg, g.f32["logits"]); e > goldenTol {
-				t.Errorf("Logits: relative error %.3g", e)
-			}
-		})
+	defer func(rb int) { attnRowBlock = rb }(attnRowBlock)
+	for _, rb := range []int{attnRowBlock, 5} { // 5: several causal row blocks, ragged ends
+		attnRowBlock = rb
+		for _, name := range goldenCases {
+			testGolden(t, fmt.Sprintf("%s/rowblock%d", name, rb), name)
+		}
 	}
+}
+
+// testGolden checks Forward, Backward and Logits of golden case name against PyTorch
+// (subtest sub).
+func testGolden(t *testing.T, sub, name string) {
+	t.Run(sub, func(t *testing.T) {
+		g := loadGolden(t, name)
+		m := g.model(t)
+		ws := NewWorkspace()
+		b := g.batch()
+		// Twice: the second pass reuses the workspace and must give the same result.
+		for rep := 0; rep < 2; rep++ {
+			logp := m.Forward(ws, b)
+			worst, worstName := 0.0, ""
+			check := func(what string, got, want []float32) {
+				e := relErr(got, want)
+				if !(e <= goldenTol) {
+					t.Errorf("rep %d %s: relative error %.3g > %g", rep, what, e, goldenTol)
+				}
+				if e > worst {
+					worst, worstName = e, what
+				}
+			}
+			check("logp", logp, g.f32["logp"])
+			check("logits", ws.LastLogits(), g.f32["logits"])
+			mask := g.f32["mask"]
+			var loss float64
+			var cnt int
+			for i, v := range mask {
+				if v != 0 {
+					loss -= float64(logp[i])
+					cnt++
+				}
+			}
+			check("loss", []float32{float32(loss / float64(cnt))}, g.f32["loss"])
+			m.ZeroGrad()
+			dlogp := g.f32["dlogp"]
+			if rep == 1 {
+				// Negligible instead of zero gradients: every row goes through the lm
+				// head, which takes Backward's uncompacted path.
+				dlogp = append([]float32(nil), dlogp...)
+				for i, v := range dlogp {
+					if v == 0 {
+						dlogp[i] = 1e-30
+					}
+				}
+			}
+			m.Backward(ws, dlogp)
+			for _, p := range m.Params() {
+				check("grad "+p.Name, p.Grad, g.f32["grad/"+p.Name])
+			}
+			if rep == 0 {
+				t.Logf("largest relative error %.3g (%s)", worst, worstName)
+			}
+		}
+		// Inference paths agree with the training forward.
+		lg := m.Logits(NewWorkspace(), b)
+		if e := relErr(lg, g.f32["logits"]); e > goldenTol {
+			t.Errorf("Logits: relative error %.3g", e)
+		}
+	})
 }
 
 func ExamplePack() {
