@@ -40,9 +40,10 @@ func FillRefLogps(m *model.Model, fp string, st *Stepper, rows []shard.Candidate
 
 // PrecomputeRef reads candidates shards (args, or stdin), fills every candidate's ref_logp
 // with the reference model m (fingerprint fp) in packed batches of micro rows, and writes the
-// rows in order to w. progress, if not nil, is called with the rows done so far. It stops with
-// ctx's error when ctx is cancelled (the caller aborts w).
-func PrecomputeRef(ctx context.Context, m *model.Model, fp string, args []string, stdin io.Reader, w *shard.Writer[shard.Candidates], micro int, progress func(rows int)) error {
+// rows in order to w. A row whose tokenizer fingerprint is not tokenizer (when tokenizer is not
+// empty: the model's) is an error naming its file and row. progress, if not nil, is called with
+// the rows done so far. It stops with ctx's error when ctx is cancelled (the caller aborts w).
+func PrecomputeRef(ctx context.Context, m *model.Model, fp, tokenizer string, args []string, stdin io.Reader, w *shard.Writer[shard.Candidates], micro int, progress func(rows int)) error {
 	if micro <= 0 {
 		micro = 8
 	}
@@ -84,6 +85,10 @@ func PrecomputeRef(ctx context.Context, m *model.Model, fp string, args []string
 			return err
 		}
 		f, n := r.Pos()
+		if tokenizer != "" && row.Tokenizer != tokenizer {
+			return fmt.Errorf("%s row %d: row %q was tokenized with tokenizer %.12s…, but the model's tokenizer is %.12s…: re-tokenize the data with the model's tokenizer (or --skip-tokenizer-check)",
+				f, n, row.ID, row.Tokenizer, tokenizer)
+		}
 		buf = append(buf, row)
 		where = append(where, fmt.Sprintf("%s row %d", f, n))
 		if len(buf) == micro {

@@ -310,7 +310,7 @@ func TestShardsAndPrecomputedRef(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := PrecomputeRef(context.Background(), m, fp, []string{in}, nil, w2, 5, nil); err != nil {
+	if err := PrecomputeRef(context.Background(), m, fp, "", []string{in}, nil, w2, 5, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := w2.Close(); err != nil {

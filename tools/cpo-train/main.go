@@ -94,6 +94,7 @@ continues bit-identically. The final model is written to --out.`)
 reference pass; training from another model refuses the shard.`,
 			Flags: append([]cli.Flag{modelFlag, initSeedFlag,
 				&cli.IntFlag{Name: "micro-batch", Value: 8, Usage: "rows per packed forward pass"},
+				&cli.BoolFlag{Name: "skip-tokenizer-check", Usage: "do not compare the rows' tokenizer fingerprint with that of the tokenizer in the --model directory"},
 				cliutil.QuietFlag}, cliutil.OutputFlags()...),
 			Action: runPrecompute,
 		},
@@ -321,7 +322,7 @@ func runPrecompute(c *cli.Context) error {
 	if c.String("model") == "" {
 		return cliutil.Usagef("--model is required")
 	}
-	m, _, err := train.LoadStart(ctx, c.String("model"), c.Uint64("init-seed"))
+	m, dir, err := train.LoadStart(ctx, c.String("model"), c.Uint64("init-seed"))
 	if err != nil {
 		return err
 	}
@@ -329,13 +330,21 @@ func runPrecompute(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	tokFP := ""
+	if dir != "" && !c.Bool("skip-tokenizer-check") && len(checkpoint.TokenizerFilesIn(dir)) > 0 {
+		tok, err := tokenizer.Load(dir)
+		if err != nil {
+			return fmt.Errorf("model %s: its tokenizer, to check the shards' tokenizer fingerprint against: %w (or --skip-tokenizer-check)", dir, err)
+		}
+		tokFP = tok.Fingerprint()
+	}
 	w, err := shard.NewWriter[shard.Candidates](c.String("out"), os.Stdout, cliutil.ShardOptions(c))
 	if err != nil {
 		return err
 	}
 	p := cliutil.NewProgress(c, "cpo-train precompute-ref", "rows", 0)
 	last := 0
-	err = train.PrecomputeRef(ctx, m, fp, c.Args().Slice(), os.Stdin, w, c.Int("micro-batch"), func(n int) {
+	err = train.PrecomputeRef(ctx, m, fp, tokFP, c.Args().Slice(), os.Stdin, w, c.Int("micro-batch"), func(n int) {
 		p.Add(int64(n - last))
 		last = n
 	})

@@ -214,3 +214,36 @@ func TestFlagRanges(t *testing.T) {
 		}
 	}
 }
+
+// precompute-ref refuses rows of another tokenizer than the model directory's, naming the row.
+func TestPrecomputeRefChecksTheTokenizer(t *testing.T) {
+	dir, _, cands := fixture(t) // rows carry the tokenizer fingerprint "t"
+	tok, err := tokenizer.Train([]string{"the cat sat on the mat", "a dog ran"}, 270)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokFile := filepath.Join(dir, "tokenizer.json")
+	if err := tok.SaveHFFile(tokFile); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.New(model.Config{Arch: model.ArchGPT2, VocabSize: tok.VocabSize(), MaxSeqLen: 32, NLayer: 1, NHead: 2, NKVHead: 2,
+		DModel: 16, DFF: 32, NormEps: 1e-5, TieEmbeddings: true, BOS: int(tok.EOS()), EOS: int(tok.EOS())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.InitGPT2Style(1)
+	withTok := filepath.Join(dir, "model-tok")
+	if err := checkpoint.Save(m, withTok, safetensors.F32, tokFile); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "ref.parquet")
+	if _, err := run(t, "precompute-ref", "-q", "-m", withTok, "-o", out, cands); err == nil || !strings.Contains(err.Error(), "cands.parquet row 0") || !strings.Contains(err.Error(), "tokenizer") {
+		t.Errorf("rows of another tokenizer: %v", err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s written after the error", out)
+	}
+	if _, err := run(t, "precompute-ref", "-q", "--skip-tokenizer-check", "-m", withTok, "-o", out, cands); err != nil {
+		t.Errorf("--skip-tokenizer-check: %v", err)
+	}
+}
