@@ -375,3 +375,23 @@ func TestTableByDecoding(t *testing.T) {
 		t.Fatal("two scores for one cell accepted")
 	}
 }
+
+// Values too small for the table's decimals (eq. 9 is dominated by tiny Q(y|x)) are shown in
+// scientific notation instead of as "0.000" or "-0.000".
+func TestMarkdownSmallValues(t *testing.T) {
+	tb, err := BuildTable([]shard.Score{
+		{Model: "a", ModelName: "mle", Decoding: "greedy", Metric: MetricReverseKL, Value: -6.366e-08, Lo: -1.2e-07, Hi: 2.5e-09, N: 10},
+		{Model: "b", ModelName: "cpo", Decoding: "greedy", Metric: MetricReverseKL, Value: 0, Lo: 0, Hi: 0.25, N: 10},
+	}, "model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md bytes.Buffer
+	if err := tb.Markdown(&md, 3, true); err != nil {
+		t.Fatal(err)
+	}
+	want := "| Reverse-KL eq.9 (greedy) | -6.37e-08 [-1.20e-07, 2.50e-09] | 0.000 [0.000, 0.250] |\n"
+	if !strings.HasSuffix(md.String(), want) {
+		t.Fatalf("markdown:\n%s\nwant the last line\n%s", md.String(), want)
+	}
+}

@@ -259,8 +259,24 @@ func fmtNum(v float64, digits int) string {
 	return strconv.FormatFloat(v, 'f', digits, 64)
 }
 
-// Markdown writes the table as a GitHub Markdown table with values to digits decimals and,
-// when ci is true, the 95% interval in brackets after each value.
+// cellFormat returns the formatter of a cell whose value is v: digits decimals, or, when v is
+// not zero but too small to show at digits decimals (eq. 9's reverse-KL often is), scientific
+// notation with digits significant digits, for the value and its interval alike.
+func cellFormat(v float64, digits int) func(float64) string {
+	if v != 0 && !math.IsNaN(v) && math.Abs(v) < 0.5*math.Pow(10, -float64(digits)) {
+		return func(x float64) string {
+			if math.IsNaN(x) {
+				return "nan"
+			}
+			return strconv.FormatFloat(x, 'e', max(digits-1, 0), 64)
+		}
+	}
+	return func(x float64) string { return fmtNum(x, digits) }
+}
+
+// Markdown writes the table as a GitHub Markdown table with values to digits decimals (tiny
+// values in scientific notation, see cellFormat) and, when ci is true, the 95% interval in
+// brackets after each value.
 func (t *Table) Markdown(w io.Writer, digits int, ci bool) error {
 	var b strings.Builder
 	line := func(cells []string) {
@@ -283,9 +299,10 @@ func (t *Table) Markdown(w io.Writer, digits int, ci bool) error {
 			case !c.OK:
 				cells = append(cells, "")
 			case ci && !math.IsNaN(c.Lo):
-				cells = append(cells, fmt.Sprintf("%s [%s, %s]", fmtNum(c.Value, digits), fmtNum(c.Lo, digits), fmtNum(c.Hi, digits)))
+				f := cellFormat(c.Value, digits)
+				cells = append(cells, fmt.Sprintf("%s [%s, %s]", f(c.Value), f(c.Lo), f(c.Hi)))
 			default:
-				cells = append(cells, fmtNum(c.Value, digits))
+				cells = append(cells, cellFormat(c.Value, digits)(c.Value))
 			}
 		}
 		line(cells)
