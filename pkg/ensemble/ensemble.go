@@ -134,7 +134,8 @@ func openInput(dir string) (*input, error) {
 // checkpoints must have the same architecture (config.json equal up to torch_dtype), the same
 // tensors and the same shapes; tokenizer files present in both must be identical. config.json
 // and the tokenizer files are copied from the MLE checkpoint (torch_dtype set to the stored
-// type). An existing output directory is replaced only if it holds a config.json or is empty.
+// type). An existing output directory is replaced only if it holds a config.json or is empty,
+// and never when it is one of the inputs.
 func Interpolate(mleDir, cpoDir string, outs []Output, opt Options) (err error) {
 	if len(outs) == 0 {
 		return errors.New("ensemble: no output")
@@ -149,6 +150,11 @@ func Interpolate(mleDir, cpoDir string, outs []Output, opt Options) (err error) 
 			return fmt.Errorf("ensemble: two outputs go to %s (put {alpha} in the pattern)", d)
 		}
 		seenDir[d] = true
+		for _, in := range []string{mleDir, cpoDir} {
+			if sameDir(d, in) {
+				return fmt.Errorf("ensemble: output %s is the input checkpoint %s; write the mixture elsewhere", o.Dir, in)
+			}
+		}
 		if err := checkReplaceable(d); err != nil {
 			return err
 		}
@@ -485,6 +491,19 @@ func copyFile(dst, src string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// sameDir reports whether two paths name one directory (the same path, or the same file
+// through a link).
+func sameDir(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	if err1 == nil && err2 == nil && aa == bb {
+		return true
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }
 
 // checkReplaceable refuses to replace something that is not an old checkpoint.

@@ -1,6 +1,7 @@
 package ensemble
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -268,5 +269,24 @@ func TestInterpolateCancelled(t *testing.T) {
 	ents, _ := os.ReadDir(outDir)
 	for _, e := range ents {
 		t.Errorf("left behind: %s", e.Name())
+	}
+}
+
+// An output directory that is one of the inputs (say -o ckpt/mle by mistake) is refused: it
+// would replace a trained checkpoint with the mixture.
+func TestInterpolateRefusesInputAsOutput(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyConfig(model.ArchGPT2)
+	_, da := save(t, dir, "mle", cfg, 1, safetensors.F32, `{"tok":1}`)
+	_, db := save(t, dir, "cpo", cfg, 2, safetensors.F32, `{"tok":1}`)
+	before, _ := os.ReadFile(filepath.Join(da, safetensors.SingleFileName))
+	for _, out := range []string{da, db + "/", filepath.Join(dir, ".", "mle")} {
+		err := Interpolate(da, db, []Output{{Alpha: 0.5, Dir: out}}, Options{})
+		if err == nil || !strings.Contains(err.Error(), "input") {
+			t.Errorf("output %s: %v, want a refusal naming the input", out, err)
+		}
+	}
+	if after, _ := os.ReadFile(filepath.Join(da, safetensors.SingleFileName)); !bytes.Equal(before, after) {
+		t.Fatal("the MLE checkpoint was replaced")
 	}
 }
