@@ -135,3 +135,25 @@ func TestBadBatchIsUsageError(t *testing.T) {
 		}
 	}
 }
+
+// --out naming an input (or a directory holding one) is refused: the output would replace the
+// prompts when complete.
+func TestOutputIsInputRefused(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "test.parquet")
+	if err := os.WriteFile(in, []byte("prompts"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{in, dir, filepath.Join(dir, ".", "test.parquet")} {
+		app := newApp()
+		app.Writer, app.ErrWriter = io.Discard, io.Discard
+		err := app.Run([]string{"cpo-generate", "-q", "-m", "some-model", "-o", out, in})
+		var ue cliutil.UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "would replace the input") {
+			t.Errorf("-o %s %s: %v", out, in, err)
+		}
+	}
+	if b, _ := os.ReadFile(in); string(b) != "prompts" {
+		t.Fatal("the input was touched")
+	}
+}

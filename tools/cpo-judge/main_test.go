@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,6 +25,24 @@ func TestBadNumbersAreUsageErrors(t *testing.T) {
 		var ue cliutil.UsageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), bad[0]) {
 			t.Errorf("%s %s: %v, want a usage error naming %s", bad[0], bad[1], err, bad[0])
+		}
+	}
+}
+
+// --out naming an input (generations or --references) is refused.
+func TestOutputIsInputRefused(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "gen.parquet")
+	if err := os.WriteFile(in, []byte("generations"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-o", in, in}, {"-o", dir, in}, {"--references", in, "-o", in, "other.parquet"}} {
+		app := newApp()
+		app.Writer, app.ErrWriter = io.Discard, io.Discard
+		err := app.Run(append([]string{"cpo-judge", "--judge-model", "m"}, args...))
+		var ue cliutil.UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "would replace the input") {
+			t.Errorf("%v: %v", args, err)
 		}
 	}
 }

@@ -82,6 +82,9 @@ func run(c *cli.Context) error {
 	if (len(gens) > 0) != (c.String("scorer-model") != "") {
 		return cliutil.Usagef("--generations and --scorer-model go together (reverse_kl and nll need both)")
 	}
+	if err := outputIsInput(c.String("out"), append(c.Args().Slice(), gens...)); err != nil {
+		return err
+	}
 	B, seed := c.Int("bootstrap"), c.Uint64("seed")
 	var wr []metrics.WinRate
 	var diffs []metrics.Diff
@@ -291,4 +294,37 @@ func idsKey(ids []int32) string {
 		fmt.Fprintf(&b, "%d,", id)
 	}
 	return b.String()
+}
+
+// outputIsInput refuses an --out that is one of the inputs, or a directory holding one: the
+// output replaces it when complete, so the inputs would be lost.
+func outputIsInput(out string, inputs []string) error {
+	if out == "" || out == "-" {
+		return nil
+	}
+	ao, err := filepath.Abs(out)
+	if err != nil {
+		return nil
+	}
+	so, serr := os.Stat(out)
+	for _, in := range inputs {
+		if in == "-" {
+			continue
+		}
+		ai, err := filepath.Abs(in)
+		if err != nil {
+			continue
+		}
+		same := ai == ao
+		if rel, err := filepath.Rel(ao, ai); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			same = true // the input is the output or lies inside the output directory
+		}
+		if si, err := os.Stat(in); !same && err == nil && serr == nil && os.SameFile(si, so) {
+			same = true
+		}
+		if same {
+			return cliutil.Usagef("--out %s would replace the input %s; write elsewhere", out, in)
+		}
+	}
+	return nil
 }

@@ -109,3 +109,18 @@ func TestTableColumnsDecoding(t *testing.T) {
 		t.Fatalf("table:\n%s", b)
 	}
 }
+
+// --out naming an input (judgments or --generations) is refused.
+func TestOutputIsInputRefused(t *testing.T) {
+	dir := t.TempDir()
+	js := judgments(t, dir)
+	before, _ := os.ReadFile(js)
+	for _, args := range [][]string{{"-o", js, js}, {"-o", dir, js}} {
+		if err := runApp(t, append([]string{"-q", "--bootstrap", "10"}, args...)...); err == nil || !strings.Contains(err.Error(), "would replace the input") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	if after, _ := os.ReadFile(js); string(after) != string(before) {
+		t.Fatal("the judgments were replaced")
+	}
+}
