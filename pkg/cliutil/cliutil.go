@@ -67,7 +67,6 @@ func NewApp(name, usage, description string) *cli.App {
 		Usage:                  usage,
 		Description:            description,
 		Version:                VersionString(),
-		HideHelpCommand:        true,
 		UseShortOptionHandling: true,
 		EnableBashCompletion:   false,
 		ExitErrHandler:         func(*cli.Context, error) {}, // Run prints and exits
@@ -75,6 +74,13 @@ func NewApp(name, usage, description string) *cli.App {
 			return UsageError{err}
 		},
 		CommandNotFound: func(c *cli.Context, cmd string) {
+			// urfave/cli also lands here when a subcommand lacks a required flag: it then
+			// shows the subcommand's help for its first argument, and returns the
+			// required-flag error itself, which Run reports. Only an unknown command at the
+			// top level is ours to report.
+			if c.Command != nil && c.Command.Name != "" && c.Command.Name != c.App.Name {
+				return
+			}
 			fmt.Fprintf(os.Stderr, "%s: no command %q (see %s --help)\n", c.App.Name, cmd, c.App.Name)
 			os.Exit(2)
 		},
@@ -121,17 +127,24 @@ func oneLine(s string) string {
 // ErrInterrupted is returned by work stopped by SIGINT or SIGTERM.
 var ErrInterrupted = errors.New("interrupted")
 
-// SignalContext returns a context cancelled on the first SIGINT or SIGTERM; a second signal
-// kills the process at once.
+// SignalContext returns a context cancelled on the first SIGINT or SIGTERM, so the work can
+// stop cleanly (remove temporaries, save a checkpoint). A second signal more than 3 s after the
+// first kills the process at once; signals within those 3 s count as the same interruption,
+// since `timeout -s INT` and a terminal's Ctrl-C signal the process and then its group.
 func SignalContext() (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 2)
+	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		<-ch
+		first := time.Now()
 		cancel()
-		<-ch
-		os.Exit(130)
+		fmt.Fprintln(os.Stderr, "interrupted: finishing cleanly (signal again after 3 s to kill at once)")
+		for range ch {
+			if time.Since(first) > 3*time.Second {
+				os.Exit(130)
+			}
+		}
 	}()
 	return ctx, cancel
 }

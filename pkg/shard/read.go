@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/parquet-go/parquet-go"
 	"golang.org/x/sys/unix"
@@ -152,13 +153,33 @@ func displayName(name string) string {
 	if name == StdinName {
 		return "stdin"
 	}
+	spoolMu.Lock()
+	defer spoolMu.Unlock()
+	if spooled[name] {
+		return "stdin"
+	}
 	return name
+}
+
+// spooled holds the temporary files that SpoolStdin made, so messages name them "stdin".
+var (
+	spoolMu sync.Mutex
+	spooled = map[string]bool{}
+)
+
+// article is "an" before a vowel, else "a".
+func article(w string) string {
+	if w != "" && strings.ContainsRune("aeiou", rune(w[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 // check verifies that the file holds schema want.
 func (f *File) check(want Info) error {
 	if f.Schema != want.Name {
-		return fmt.Errorf("%s: expected a %s shard (v%d), found a %s shard (v%d)", displayName(f.Name), want.Name, want.Version, f.Schema, f.Version)
+		return fmt.Errorf("%s: expected %s %s shard (v%d), found %s %s shard (v%d)", displayName(f.Name),
+			article(want.Name), want.Name, want.Version, article(f.Schema), f.Schema, f.Version)
 	}
 	if f.Version > want.Version {
 		return fmt.Errorf("%s: %s shard version %d is newer than this build understands (%d); upgrade the tools", displayName(f.Name), f.Schema, f.Version, want.Version)
@@ -363,7 +384,15 @@ func SpoolStdin(args []string, stdin io.Reader) (out []string, cleanup func(), e
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("stdin: spooling to a temporary file: %w", err)
 		}
-		cleanup = func() { os.Remove(tmp.Name()) }
+		spoolMu.Lock()
+		spooled[tmp.Name()] = true
+		spoolMu.Unlock()
+		cleanup = func() {
+			os.Remove(tmp.Name())
+			spoolMu.Lock()
+			delete(spooled, tmp.Name())
+			spoolMu.Unlock()
+		}
 		_, err = io.Copy(tmp, stdin)
 		if cerr := tmp.Close(); err == nil {
 			err = cerr

@@ -224,7 +224,7 @@ func TestBadInputs(t *testing.T) {
 	expectErr(t, err, "stdin", "empty input")
 
 	_, err = ReadAll[Candidates]([]string{good}, nil)
-	expectErr(t, err, "good.parquet", "expected a candidates shard", "found a example shard")
+	expectErr(t, err, "good.parquet", "expected a candidates shard", "found an example shard")
 
 	_, err = ReadAll[Example]([]string{filepath.Join(dir, "nope*.parquet")}, nil)
 	expectErr(t, err, "matches no file")
@@ -349,4 +349,29 @@ func mustOpen(t *testing.T, p string) *File {
 	must(t, err)
 	t.Cleanup(func() { f.Close() })
 	return f
+}
+
+func TestOutputModesAndStdinNames(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f.parquet")
+	writeExamples(t, file, sampleExamples(3, rand.New(rand.NewSource(1))))
+	if st, _ := os.Stat(file); st.Mode().Perm() != 0o644 {
+		t.Fatalf("shard file mode %v, want 0644", st.Mode().Perm())
+	}
+	out := filepath.Join(dir, "parts")
+	w, _ := NewWriter[Example](out, nil, Options{})
+	w.Write(sampleExamples(2, rand.New(rand.NewSource(1)))...)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(out); st.Mode().Perm() != 0o755 {
+		t.Fatalf("shard directory mode %v, want 0755", st.Mode().Perm())
+	}
+	// Errors about spooled standard input name it "stdin", not the temporary file.
+	raw, _ := os.ReadFile(file)
+	args, cleanup, err := SpoolStdin(nil, bytes.NewReader(raw))
+	must(t, err)
+	defer cleanup()
+	_, err = ReadAll[Candidates](args, nil)
+	expectErr(t, err, "stdin: expected a candidates shard")
 }

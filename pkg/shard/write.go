@@ -125,6 +125,10 @@ func NewWriter[T Row](out string, stdout io.Writer, opts Options) (*Writer[T], e
 		if err != nil {
 			return nil, err
 		}
+		if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp makes it 0700
+			os.Remove(tmp)
+			return nil, err
+		}
 		w.tmpDir = tmp
 	}
 	if w.mode != modeDir {
@@ -139,6 +143,12 @@ func (w *Writer[T]) openTemp(dir, base string) error {
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp-")
 	if err != nil {
+		return err
+	}
+	// CreateTemp makes the file 0600; a shard is data to share like any output file.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
 		return err
 	}
 	w.f, w.tmpName = f, f.Name()
