@@ -203,18 +203,6 @@ func run(c *cli.Context, o negatives.Options) error {
 
 // countRows is the number of rows of the input files, for the progress report (0 if unknown).
 func countRows(args []string) int64 {
-	names, err := shard.Expand(args)
-	if err != nil {
-		return 0
-	}
-	var n int64
-	for _, name := range names {
-		f, err := shard.Open(name, nil)
-		if err != nil {
-			return 0
-		}
-		n += f.NumRows()
-		f.Close()
-	}
+	n, _ := shard.CountRows(args)
 	return n
 }
