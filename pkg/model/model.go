@@ -14,10 +14,14 @@
 // DFF feed-forward width, L layers, S cache slots.
 //
 // Every matrix product goes through gemm.Sgemm (row-major), so faster kernels there speed
-// up everything here. The other passes are split over rows (or, for reductions over rows,
-// over columns) among at most runtime.GOMAXPROCS goroutines; each output element is
-// produced by one goroutine in a fixed order, so results do not depend on the number of
-// workers.
+// up everything here; SetBF16Inference switches inference to bfloat16 weight copies
+// (gemm.SgemmBF16). The element-wise and row passes (exp for the softmaxes, GELU, SwiGLU,
+// norms, bias and gradient sums) use the AVX-512 kernels of pkg/simd, with plain Go
+// fallbacks (CPO_NOASM=1 turns off both gemm's and simd's assembly). Causal attention
+// works in blocks of query rows that only see the keys before them. The passes are split
+// over rows (or, for reductions over rows, over columns) among at most
+// runtime.GOMAXPROCS goroutines; each output element is produced by one goroutine in a
+// fixed order, so results do not depend on the number of workers.
 package model
 
 import (

@@ -1,14 +1,17 @@
-// Package simd holds the vectorised element-wise kernels of the model's memory-bound
-// passes: e^x over rows (log-softmax over the vocabulary, attention softmax), GELU and
-// SwiGLU with their derivatives, and a row maximum.
+// Package simd holds the vectorised element-wise and row kernels of the model's
+// memory-bound passes: e^x over rows (log-softmax over the vocabulary, attention softmax),
+// GELU and SwiGLU with their derivatives, a row maximum, element-wise Add and the row
+// kernels of layernorm/rmsnorm (norm.go).
 //
-// Every kernel has a plain Go reference (the *Ref functions, built on math.Exp in float64)
+// Every kernel has a plain Go reference (the *Ref functions; e^x by math.Exp in float64)
 // that is also the fallback on CPUs without AVX-512 and under CPO_NOASM=1 (read at
-// start-up) or SetAsm(false). The AVX-512 versions compute e^x as Cephes' expf does (range
-// reduction by ln 2 in two parts, e^r = 1 + r + r^2*P5(r)) with VSCALEFPS for the 2^n,
-// within 2 ULP (1 measured) of the correctly rounded float32 result over the whole range (0 below -103.97, +Inf above 88.72, NaN
-// stays NaN). All kernels are element-wise (or reduce in a fixed lane order), so results
-// never depend on how callers split work between goroutines.
+// start-up) or SetAsm(false); the tests run each assembly kernel against its reference
+// on every tail length. The AVX-512 versions compute e^x as Cephes' expf does (range
+// reduction by ln 2 in two parts, e^r = 1 + r + r^2*P5(r)) with VSCALEFPS for the 2^n:
+// within 2 ULP (1 measured) of the correctly rounded float32 result over the whole
+// range (0 below -103.97, subnormals rounded once, +Inf above 88.72, NaN stays NaN).
+// Kernels are element-wise or reduce one row in a fixed lane order, so results never
+// depend on how callers split work between goroutines.
 package simd
 
 import (
