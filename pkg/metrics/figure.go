@@ -2,16 +2,54 @@ package metrics
 
 import (
 	"fmt"
+	"image"
 	"math"
+	"strings"
 
 	"github.com/cpo-toolchain/cpo/pkg/plot"
 )
 
 // Plot draws one metric of the table as a PNG like the paper's Figure 1. In model mode: grouped
 // bars, one group per model (column), one bar per decoding, with the 95% intervals as error
-// bars (in decoding mode: one group per decoding, one bar per model). In alpha mode: metric against α, one line per (base model, decoding); a model without
-// α is drawn as a flat line across the α range, so the baseline reads as a reference level.
+// bars (in decoding mode: one group per decoding, one bar per model). In alpha mode: metric
+// against α, one line per (base model, decoding); a model without α is drawn as a flat line
+// across the α range, so the baseline reads as a reference level.
 func (t *Table) Plot(metric, title string) ([]byte, error) {
+	return t.PlotMetrics([]string{metric}, title)
+}
+
+// PlotMetrics draws one panel per metric, side by side, as one PNG: the paper's Figure 1 is
+// PlotMetrics([]string{MetricReverseKL, MetricNLL}, ...). With several metrics each panel's
+// title is title followed by the metric's display name.
+func (t *Table) PlotMetrics(metrics []string, title string) ([]byte, error) {
+	if len(metrics) == 0 {
+		return nil, fmt.Errorf("plot: no metric")
+	}
+	var panels []*image.RGBA
+	for _, m := range metrics {
+		pt := title
+		if len(metrics) > 1 {
+			pt = strings.TrimSpace(title + " " + displayName(m))
+		}
+		img, err := t.plotImage(m, pt)
+		if err != nil {
+			return nil, err
+		}
+		panels = append(panels, img)
+	}
+	return plot.EncodePNG(plot.SideBySide(panels...))
+}
+
+func displayName(metric string) string {
+	for _, m := range MetricOrder {
+		if m.Name == metric {
+			return m.Display
+		}
+	}
+	return metric
+}
+
+func (t *Table) plotImage(metric, title string) (*image.RGBA, error) {
 	var rows []TableRow
 	for _, r := range t.Rows {
 		if r.Metric == metric {
@@ -21,12 +59,7 @@ func (t *Table) Plot(metric, title string) ([]byte, error) {
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("plot: no %s scores to plot", metric)
 	}
-	ylabel := metric
-	for _, m := range MetricOrder {
-		if m.Name == metric {
-			ylabel = m.Display
-		}
-	}
+	ylabel := displayName(metric)
 	nan := math.NaN()
 	if !t.AlphaMode {
 		cats := make([]string, len(t.Columns))
@@ -44,7 +77,7 @@ func (t *Table) Plot(metric, title string) ([]byte, error) {
 			}
 			series = append(series, s)
 		}
-		return plot.Bars(title, ylabel, cats, series)
+		return plot.BarsImage(plot.Options{}, title, ylabel, cats, series)
 	}
 	amin, amax := math.Inf(1), math.Inf(-1)
 	for _, c := range t.Columns {
@@ -84,5 +117,5 @@ func (t *Table) Plot(metric, title string) ([]byte, error) {
 			series = append(series, *byBase[b])
 		}
 	}
-	return plot.Lines(title, "alpha (weight of the MLE model)", ylabel, series)
+	return plot.LinesImage(plot.Options{}, title, "alpha (weight of the MLE model)", ylabel, series)
 }

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bytes"
+	"image/png"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -393,5 +394,35 @@ func TestMarkdownSmallValues(t *testing.T) {
 	want := "| Reverse-KL eq.9 (greedy) | -6.37e-08 [-1.20e-07, 2.50e-09] | 0.000 [0.000, 0.250] |\n"
 	if !strings.HasSuffix(md.String(), want) {
 		t.Fatalf("markdown:\n%s\nwant the last line\n%s", md.String(), want)
+	}
+}
+
+// Figure 1 of the paper: reverse-KL and NLL panels side by side.
+func TestPlotMetricsPanels(t *testing.T) {
+	var scores []shard.Score
+	for i, n := range []string{"mle", "mixn", "mixnr"} {
+		v := float64(i)
+		scores = append(scores, shard.Score{Model: "fp" + n, ModelName: n, Decoding: "greedy", Metric: MetricReverseKL, Value: 0.1 * v, Lo: math.NaN(), Hi: math.NaN()},
+			shard.Score{Model: "fp" + n, ModelName: n, Decoding: "greedy", Metric: MetricNLL, Value: 3 - v, Lo: 2.9 - v, Hi: 3.1 - v})
+	}
+	tb, err := BuildTable(scores, "model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := tb.Plot(MetricNLL, "nll")
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := tb.PlotMetrics([]string{MetricReverseKL, MetricNLL}, "Figure 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err1 := png.DecodeConfig(bytes.NewReader(one))
+	c2, err2 := png.DecodeConfig(bytes.NewReader(two))
+	if err1 != nil || err2 != nil || c2.Width != 2*c1.Width || c2.Height != c1.Height {
+		t.Fatalf("one panel %+v (%v), two panels %+v (%v)", c1, err1, c2, err2)
+	}
+	if _, err := tb.PlotMetrics([]string{MetricNLL, MetricWinRate}, "x"); err == nil {
+		t.Fatal("a panel of an absent metric accepted")
 	}
 }

@@ -444,3 +444,25 @@ func vtext(img *image.RGBA, x, y int, s string, c color.RGBA) {
 		}
 	}
 }
+
+// EncodePNG returns the PNG bytes of img.
+func EncodePNG(img image.Image) ([]byte, error) { return encode(img) }
+
+// SideBySide places the images left to right on a white canvas as tall as the tallest (the
+// panels of a figure such as the paper's Figure 1: reverse-KL beside NLL).
+func SideBySide(imgs ...*image.RGBA) *image.RGBA {
+	w, h := 0, 0
+	for _, im := range imgs {
+		w += im.Bounds().Dx()
+		h = max(h, im.Bounds().Dy())
+	}
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	fill(out, out.Bounds(), white)
+	x := 0
+	for _, im := range imgs {
+		r := im.Bounds()
+		draw.Draw(out, image.Rect(x, 0, x+r.Dx(), r.Dy()), im, r.Min, draw.Src)
+		x += r.Dx()
+	}
+	return out
+}

@@ -89,3 +89,24 @@ func TestErrors(t *testing.T) {
 		t.Fatal("bars length mismatch accepted")
 	}
 }
+
+func TestSideBySide(t *testing.T) {
+	a, err := LinesImage(Options{Width: 300, Height: 200}, "a", "x", "y", []Series{{Name: "s", X: []float64{0, 1}, Y: []float64{1, 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := BarsImage(Options{Width: 400, Height: 250}, "b", "y", []string{"m"}, []Series{{Name: "s", Y: []float64{1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := SideBySide(a, b)
+	if im.Bounds().Dx() != 700 || im.Bounds().Dy() != 250 {
+		t.Fatalf("size %v", im.Bounds())
+	}
+	if im.RGBAAt(150, 100) != a.RGBAAt(150, 100) || im.RGBAAt(300+200, 120) != b.RGBAAt(200, 120) || im.RGBAAt(10, 240) != white {
+		t.Fatal("panels misplaced")
+	}
+	if png, err := EncodePNG(im); err != nil || len(png) < 8 || string(png[1:4]) != "PNG" {
+		t.Fatalf("encode: %v", err)
+	}
+}

@@ -63,7 +63,7 @@ convention: a model whose name (last path element of model_name) is "<base>-a<al
 		&cli.StringFlag{Name: "markdown", Usage: "also write the Markdown table to this file"},
 		&cli.StringFlag{Name: "csv", Usage: "write the table as CSV to this file"},
 		&cli.StringFlag{Name: "plot", Usage: "write a PNG figure (like the paper's Figure 1) of --plot-metric to this file"},
-		&cli.StringFlag{Name: "plot-metric", Usage: "metric of the figure: win_rate, win_rate_diff, tie_rate, invalid_rate, reverse_kl or nll (default: win_rate, else nll)"},
+		&cli.StringFlag{Name: "plot-metric", Usage: "metric(s) of the figure, comma-separated, one panel each: win_rate, win_rate_diff, tie_rate, invalid_rate, reverse_kl, nll (default: reverse_kl,nll as the paper's Figure 1 when --generations are scored, else win_rate)"},
 		&cli.StringFlag{Name: "title", Usage: "title of the figure (default: the metric)"},
 		&cli.IntFlag{Name: "digits", Value: 3, Usage: "decimals in the Markdown table"},
 		&cli.BoolFlag{Name: "no-ci", Usage: "leave the intervals out of the Markdown table"},
@@ -142,18 +142,24 @@ func run(c *cli.Context) error {
 		files = append(files, file{p, b.Bytes()})
 	}
 	if p := c.String("plot"); p != "" {
-		metric := c.String("plot-metric")
-		if metric == "" {
-			metric = metrics.MetricWinRate
-			if len(wr) == 0 {
-				metric = metrics.MetricNLL
+		var plotted []string
+		for _, m := range strings.Split(c.String("plot-metric"), ",") {
+			if m = strings.TrimSpace(m); m != "" {
+				plotted = append(plotted, m)
+			}
+		}
+		if len(plotted) == 0 {
+			// The paper's Figure 1 when the likelihood metrics were computed, else win rates.
+			plotted = []string{metrics.MetricWinRate}
+			if len(lk) > 0 {
+				plotted = []string{metrics.MetricReverseKL, metrics.MetricNLL}
 			}
 		}
 		title := c.String("title")
-		if title == "" {
-			title = metric
+		if title == "" && len(plotted) == 1 {
+			title = plotted[0]
 		}
-		png, err := table.Plot(metric, title)
+		png, err := table.PlotMetrics(plotted, title)
 		if err != nil {
 			return err
 		}
