@@ -154,15 +154,8 @@ func attentionBackward(dqkv, datt, qkv, lse []float32, starts []int, a attnShape
 				sgemm1(false, true, nq, r1, a.hd, 1, do, od, v, ld, 0, dp, r1)
 				for t := 0; t < nq; t++ {
 					vis := r0 + t + 1
-					pr, dr := p[t*r1:t*r1+vis], dp[t*r1:(t+1)*r1]
-					var d float64
-					for j, pv := range pr {
-						d += float64(pv * dr[j])
-					}
-					df := float32(d)
-					for j, pv := range pr {
-						dr[j] = pv * (dr[j] - df)
-					}
+					dr := dp[t*r1 : (t+1)*r1]
+					simd.SoftmaxBackward(p[t*r1:t*r1+vis], dr)
 					clear(dr[vis:])
 				}
 				sgemm1(false, false, nq, a.hd, r1, scale, dp, r1, k, ld, 0, dq, ld)

@@ -53,6 +53,13 @@ func TestNormKernelsMatchReference(t *testing.T) {
 			NormBackwardApplyRef(c, x, w, d, m, r, 0.3, -0.2)
 			checkVecMax(t, "NormBackwardApply", n, a, c, 1e-6)
 
+			sp := randVec(rng, n, 1)
+			copy(a, di)
+			copy(c, di)
+			SoftmaxBackward(sp, a)
+			SoftmaxBackwardRef(sp, c)
+			checkVecMax(t, "SoftmaxBackward", n, a, c, 1e-6)
+
 			copy(a, di)
 			copy(c, di)
 			NormWeightGrad(a[:n], d, x, m, r)

@@ -197,3 +197,28 @@ func SwiGLUBackwardRef(dgate, dup, gate, up, dout []float32) {
 		dgate[i] = float32(s*(1+x*(1-s))) * d * up[i]
 	}
 }
+
+// SoftmaxBackward turns dp, the gradient with respect to the probabilities p of one
+// softmax row, into the gradient with respect to its inputs, in place:
+// dp[j] = p[j]*(dp[j] - Σ_i p[i]*dp[i]) for j < len(p) (the sum in float64).
+func SoftmaxBackward(p, dp []float32) {
+	dp = dp[:len(p)]
+	if useAsm {
+		softmaxBackwardAsm(p, dp)
+		return
+	}
+	SoftmaxBackwardRef(p, dp)
+}
+
+// SoftmaxBackwardRef is the plain Go SoftmaxBackward.
+func SoftmaxBackwardRef(p, dp []float32) {
+	dp = dp[:len(p)]
+	var d float64
+	for j, pv := range p {
+		d += float64(pv * dp[j])
+	}
+	df := float32(d)
+	for j, pv := range p {
+		dp[j] = pv * (dp[j] - df)
+	}
+}

@@ -148,3 +148,22 @@ func normWeightGradAsm(acc, d, x []float32, m, r float32) {
 		normWeightGradAVX512(len(acc), &acc[0], &d[0], &x[0], m, r)
 	}
 }
+
+//go:noescape
+func dot64AVX512(n int, a, b *float32, out *[16]float64)
+
+//go:noescape
+func mulSubAVX512(n int, p, dp *float32, c float32)
+
+func softmaxBackwardAsm(p, dp []float32) {
+	if len(p) == 0 {
+		return
+	}
+	var out [16]float64
+	dot64AVX512(len(p), &p[0], &dp[0], &out)
+	var d float64
+	for _, v := range out {
+		d += v
+	}
+	mulSubAVX512(len(p), &p[0], &dp[0], float32(d))
+}

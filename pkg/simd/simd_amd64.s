@@ -634,3 +634,72 @@ nwbody:
 nwdone:
 	VZEROUPPER
 	RET
+
+// func dot64AVX512(n int, a, b *float32, out *[16]float64)
+// out lanes: Σ float64(a*b) (the products rounded to float32 first).
+TEXT ·dot64AVX512(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ out+24(FP), DI
+	VXORPD Z8, Z8, Z8
+	VXORPD Z9, Z9, Z9
+	MOVL  $0xffff, AX
+	KMOVW AX, K1
+
+dtloop:
+	CMPQ CX, $16
+	JGE  dtbody
+	TESTQ CX, CX
+	JLE  dtdone
+	TAILMASK
+
+dtbody:
+	VMOVUPS.Z (SI), K1, Z2
+	VMOVUPS.Z (DX), K1, Z4
+	VMULPS    Z4, Z2, Z2
+	WIDEN
+	VADDPD    Z0, Z8, Z8
+	VADDPD    Z1, Z9, Z9
+	ADDQ      $64, SI
+	ADDQ      $64, DX
+	SUBQ      $16, CX
+	JGT       dtloop
+
+dtdone:
+	VMOVUPD Z8, (DI)
+	VMOVUPD Z9, 64(DI)
+	VZEROUPPER
+	RET
+
+// func mulSubAVX512(n int, p, dp *float32, c float32)
+// dp = p*(dp - c).
+TEXT ·mulSubAVX512(SB), NOSPLIT, $0-28
+	MOVQ n+0(FP), CX
+	MOVQ p+8(FP), SI
+	MOVQ dp+16(FP), DI
+	VBROADCASTSS c+24(FP), Z10
+	MOVL  $0xffff, AX
+	KMOVW AX, K1
+
+msloop:
+	CMPQ CX, $16
+	JGE  msbody
+	TESTQ CX, CX
+	JLE  msdone
+	TAILMASK
+
+msbody:
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DI), K1, Z1
+	VSUBPS    Z10, Z1, Z1
+	VMULPS    Z0, Z1, Z1
+	VMOVUPS   Z1, K1, (DI)
+	ADDQ      $64, SI
+	ADDQ      $64, DI
+	SUBQ      $16, CX
+	JGT       msloop
+
+msdone:
+	VZEROUPPER
+	RET

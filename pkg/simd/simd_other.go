@@ -24,3 +24,5 @@ func normBackwardApplyAsm(di, x, w, d []float32, m, r, a, bb float32) {
 	NormBackwardApplyRef(di, x, w, d, m, r, a, bb)
 }
 func normWeightGradAsm(acc, d, x []float32, m, r float32) { NormWeightGradRef(acc, d, x, m, r) }
+
+func softmaxBackwardAsm(p, dp []float32) { SoftmaxBackwardRef(p, dp) }
