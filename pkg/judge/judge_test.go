@@ -581,3 +581,18 @@ func TestRemoteQuery(t *testing.T) {
 		t.Fatalf("queries shown: %q", seen)
 	}
 }
+
+// A --base-url given with the endpoint path already (…/v1/chat/completions, as copied from an
+// API example) reaches the endpoint instead of …/chat/completions/chat/completions.
+func TestBaseURLWithEndpointPath(t *testing.T) {
+	f := newFake()
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	for _, base := range []string{srv.URL + "/v1", srv.URL + "/v1/", srv.URL + "/v1/chat/completions", srv.URL + "/v1/chat/completions/"} {
+		r := remote(srv.URL, &sleeps{})
+		r.BaseURL = base
+		if _, err := r.Ask(context.Background(), "Response A: good\n Response B: bad\n"); err != nil {
+			t.Errorf("base %s: %v", base, err)
+		}
+	}
+}

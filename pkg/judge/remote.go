@@ -73,8 +73,14 @@ func IsFatal(err error) bool {
 func (r *Remote) Calls() int64   { return r.calls.Load() }
 func (r *Remote) Retried() int64 { return r.retries.Load() }
 
+// endpoint is BaseURL + "/chat/completions", or BaseURL itself when it already ends with
+// that path (a full endpoint URL copied from an API example).
 func (r *Remote) endpoint() string {
-	return strings.TrimRight(r.BaseURL, "/") + "/chat/completions"
+	base := strings.TrimRight(r.BaseURL, "/")
+	if strings.HasSuffix(base, "/chat/completions") {
+		return base
+	}
+	return base + "/chat/completions"
 }
 
 func (r *Remote) defaults() {

@@ -65,7 +65,7 @@ command exits 1 after writing the output (rerun to retry only those).`)
 		&cli.StringFlag{Name: "judge", Value: "likelihood", Usage: "likelihood (offline, local model) or remote (OpenAI-compatible endpoint)"},
 		&cli.StringFlag{Name: "judge-model", Usage: "likelihood judge: checkpoint directory of the local model"},
 		&cli.IntFlag{Name: "batch-tokens", Value: 2048, Usage: "likelihood judge: packed tokens per forward pass"},
-		&cli.StringFlag{Name: "base-url", Value: "https://api.openai.com/v1", Usage: "remote judge: base URL; requests go to BASE/chat/completions"},
+		&cli.StringFlag{Name: "base-url", Value: "https://api.openai.com/v1", Usage: "remote judge: base URL; requests go to BASE/chat/completions (a URL already ending in /chat/completions is used as it is)"},
 		&cli.StringFlag{Name: "model", Usage: "remote judge: model name sent to the endpoint (e.g. gpt-3.5-turbo)"},
 		&cli.StringFlag{Name: "api-key-env", Value: "OPENAI_API_KEY", Usage: "remote judge: environment variable holding the API key; empty: send no key"},
 		&cli.StringFlag{Name: "template", Value: "dolly", Usage: "remote judge: dolly, wiki, or a template file with {query} {response_a} {response_b}"},
