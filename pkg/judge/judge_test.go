@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"github.com/cpo-toolchain/cpo/pkg/metrics"
 	"github.com/cpo-toolchain/cpo/pkg/model"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
+	"github.com/cpo-toolchain/cpo/pkg/tokenizer"
 )
 
 func TestParseVerdict(t *testing.T) {
@@ -594,5 +596,37 @@ func TestBaseURLWithEndpointPath(t *testing.T) {
 		if _, err := r.Ask(context.Background(), "Response A: good\n Response B: bad\n"); err != nil {
 			t.Errorf("base %s: %v", base, err)
 		}
+	}
+}
+
+// A reference with text but no ids (joined by --references from examples of another
+// tokenizer) must not score as an empty response that every generation beats: it is encoded
+// with the judge's tokenizer, or, when the judge model ships none, it is an error.
+func TestLikelihoodJudgeReferenceWithoutIDs(t *testing.T) {
+	tok, err := tokenizer.Load("../../testdata/tokenizer/sp/llama.model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.New(model.Config{Arch: "gpt2", VocabSize: tok.VocabSize(), MaxSeqLen: 64, NLayer: 1, NHead: 2, NKVHead: 2,
+		DModel: 8, DFF: 32, NormEps: 1e-5, TieEmbeddings: true, BOS: int(tok.BOS()), EOS: int(tok.EOS())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.InitGPT2Style(3)
+	it := Item{Gen: shard.Generation{ID: "0", PromptIDs: tok.Encode("Who wrote Hamlet?"), IDs: tok.Encode("me"), Text: "me",
+		Reference: "Shakespeare wrote it.", Tokenizer: tok.Fingerprint(), Model: "fp", Decoding: "greedy"}, Where: "g row 0"}
+	l := &Likelihood{Scorer: metrics.NewScorer(m), Texts: &metrics.Texts{}, Name: "likelihood:fp"}
+	if _, _, err := l.Run(context.Background(), []Item{it}); err == nil || !strings.Contains(err.Error(), "g row 0") || !strings.Contains(err.Error(), "reference") {
+		t.Fatalf("reference without ids and no tokenizer: %v", err)
+	}
+	l.Texts = &metrics.Texts{Tok: tok, FP: tok.Fingerprint()}
+	js, _, err := l.Run(context.Background(), []Item{it})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := append(tok.EncodeOrdinary("Shakespeare wrote it."), tok.EOS())
+	lp, _ := metrics.NewScorer(m).Score([][]int32{it.Gen.PromptIDs}, [][]int32{ref})
+	if !strings.Contains(js[0].RawFirst, "B="+strconv.FormatFloat(lp[0].Mean(), 'g', 9, 64)) {
+		t.Fatalf("reference not scored from its text: %q (want mean %g)", js[0].RawFirst, lp[0].Mean())
 	}
 }

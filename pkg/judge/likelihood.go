@@ -58,6 +58,10 @@ func (l *Likelihood) Run(ctx context.Context, items []Item) ([]shard.Judgment, S
 			g := it.Gen
 			p, y := l.Texts.Tokens(g.Tokenizer, g.PromptIDs, g.IDs, g.Prompt, g.Text, g.Finish == "eos")
 			_, ref := l.Texts.Tokens(g.Tokenizer, g.PromptIDs, g.ReferenceIDs, g.Prompt, g.Reference, true)
+			if len(ref) == 0 {
+				// Scored as empty, the reference would lose to every generation.
+				return nil, Stats{}, fmt.Errorf("%s: the reference of generation %q has no token ids (joined from examples of another tokenizer?) and the judge model ships no tokenizer to encode its text", it.Where, g.ID)
+			}
 			prompts = append(prompts, p, p)
 			resps = append(resps, y, ref)
 		}

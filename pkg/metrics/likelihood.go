@@ -157,20 +157,30 @@ func LoadTexts(dir string) (*Texts, error) {
 
 // Tokens chooses the token ids for a prompt and a response. When there is no tokenizer, or it
 // has the row's tokenizer fingerprint (rowTok), the row's own ids are used as they are (EOS
-// included when the row has it). Otherwise the texts are encoded again (EncodeOrdinary, so
-// text can never inject control tokens): the prompt gets the tokenizer's BOS in front when it
-// has one, and the response its EOS at the end when withEOS is true and it has one.
+// included when the row has it); a response with text but no ids (a reference joined from
+// examples of another tokenizer) is then encoded from its text when there is a tokenizer, and
+// left empty when there is none (the caller reports it). Otherwise the texts are encoded
+// again (EncodeOrdinary, so text can never inject control tokens): the prompt gets the
+// tokenizer's BOS in front when it has one, and the response its EOS at the end when withEOS
+// is true and it has one.
 func (x *Texts) Tokens(rowTok string, promptIDs, responseIDs []int32, prompt, response string, withEOS bool) (p, r []int32) {
 	if x == nil || x.Tok == nil || x.FP == rowTok {
+		if len(responseIDs) == 0 && response != "" && x != nil && x.Tok != nil {
+			return promptIDs, x.encodeResponse(response, withEOS)
+		}
 		return promptIDs, responseIDs
 	}
 	if bos := x.Tok.BOS(); bos >= 0 {
 		p = append(p, bos)
 	}
 	p = append(p, x.Tok.EncodeOrdinary(prompt)...)
-	r = x.Tok.EncodeOrdinary(response)
+	return p, x.encodeResponse(response, withEOS)
+}
+
+func (x *Texts) encodeResponse(response string, withEOS bool) []int32 {
+	r := x.Tok.EncodeOrdinary(response)
 	if eos := x.Tok.EOS(); withEOS && eos >= 0 {
 		r = append(r, eos)
 	}
-	return p, r
+	return r
 }
