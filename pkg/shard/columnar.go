@@ -112,7 +112,9 @@ func readColumn(cc parquet.ColumnChunk, p colPlan, rows reflect.Value, n int) er
 	var start []int // lists: per row, offset into buf; filled lazily
 	if p.kind == colListInt32 {
 		start = make([]int, n+1)
-		buf = make([]int32, 0, max(cc.NumValues(), 0))
+		// The footer's value count sizes the buffer, bounded so that a corrupt footer cannot
+		// make us allocate gigabytes up front (append grows it past the bound if needed).
+		buf = make([]int32, 0, min(max(cc.NumValues(), 0), 1<<22))
 	}
 	for {
 		page, err := pages.ReadPage()

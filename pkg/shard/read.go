@@ -220,8 +220,23 @@ func NewReader[T Row](args []string, stdin io.Reader) (*Reader[T], error) {
 }
 
 // Next returns the next row. At the end of the input it returns io.EOF; any other error names
-// the file and row.
-func (r *Reader[T]) Next() (T, error) {
+// the file and row. A corrupt file that makes the Parquet decoder panic is reported as an
+// error too.
+func (r *Reader[T]) Next() (row T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			name, at := "input", r.row
+			if r.cur != nil {
+				name = displayName(r.cur.Name)
+			}
+			r.err = fmt.Errorf("%s row %d: corrupt Parquet data (%v)", name, at, p)
+			row, err = *new(T), r.err
+		}
+	}()
+	return r.nextRow()
+}
+
+func (r *Reader[T]) nextRow() (T, error) {
 	var zero T
 	for r.err == nil {
 		if r.bi < len(r.buf) {
