@@ -89,6 +89,9 @@ func attentionForward(att, lse, qkv []float32, starts []int, a attnShape, scratc
 	parallelTasks(nseq*a.NH, workers, func(w, task int) {
 		i, h := task/a.NH, task%a.NH
 		s0, T := starts[i], starts[i+1]-starts[i]
+		if T == 0 {
+			return // an empty sequence: nothing to attend, and no rows to slice
+		}
 		kv := a.kvHead(h)
 		k := qkv[s0*ld+(a.NH+kv)*a.hd:]
 		v := qkv[s0*ld+(a.NH+a.NKV+kv)*a.hd:]
@@ -125,6 +128,9 @@ func attentionBackward(dqkv, datt, qkv, lse []float32, starts []int, a attnShape
 	parallelTasks(nseq*a.NKV, workers, func(w, task int) {
 		i, kv := task/a.NKV, task%a.NKV
 		s0, T := starts[i], starts[i+1]-starts[i]
+		if T == 0 {
+			return // an empty sequence: nothing to attend, and no rows to slice
+		}
 		k := qkv[s0*ld+(a.NH+kv)*a.hd:]
 		v := qkv[s0*ld+(a.NH+a.NKV+kv)*a.hd:]
 		dk := dqkv[s0*ld+(a.NH+kv)*a.hd:]

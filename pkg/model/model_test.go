@@ -291,3 +291,25 @@ func TestBadBatches(t *testing.T) {
 	}
 	m.Backward(ws, nil)
 }
+
+// Empty sequences in a packed batch (and a batch of only empty sequences) are allowed: they
+// contribute no positions and change nothing for the others.
+func TestEmptySequences(t *testing.T) {
+	for _, name := range []string{"gpt2", "llama"} {
+		g := loadGolden(t, name)
+		m := g.model(t)
+		ws := NewWorkspace()
+		seqs := seqsOf(g.batch())
+		want := append([]float32(nil), m.Forward(ws, Pack(seqs))...)
+		withEmpty := append([][]int32{{}}, seqs...)
+		withEmpty = append(withEmpty, []int32{})
+		got := m.Forward(ws, Pack(withEmpty))
+		if e := relErr(got, want); e > 1e-6 || len(got) != len(want) {
+			t.Fatalf("%s: logp with empty sequences differ (%d vs %d values, rel err %.3g)", name, len(got), len(want), e)
+		}
+		m.Backward(ws, make([]float32, len(got)))
+		if lp := m.Forward(ws, Pack([][]int32{{}})); len(lp) != 0 {
+			t.Fatalf("%s: %d values for an empty batch", name, len(lp))
+		}
+	}
+}
