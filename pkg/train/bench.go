@@ -27,6 +27,7 @@ type BenchConfig struct {
 	Warmup     int    // untimed steps first
 	RefPass    bool   // run the reference model too (otherwise reference log-probs are precomputed)
 	Seed       uint64
+	Device     DeviceConfig // where the models run (zero: the CPU)
 }
 
 // BenchResult is what Bench measured.
@@ -37,10 +38,11 @@ type BenchResult struct {
 	TokensPerSec        float64   // at the median step time
 	GFLOPs              float64   // model FLOPs per step / 1e9 (see FLOPsPerToken)
 	GFLOPsPerSec        float64   // at the median
-	WorkspaceBytes      int64
-	PeakRSSBytes        int64 // the process's peak resident set (Linux VmHWM), 0 if unknown
+	WorkspaceBytes      int64     // the CPU workspace (0 on a GPU)
+	PeakRSSBytes        int64     // the process's peak resident set (Linux VmHWM), 0 if unknown
 	Params              int
 	ReferencePassTokens int
+	Device              string // Engine.Device of the policy
 }
 
 // FLOPsPerToken is the usual estimate of training FLOPs per token of a decoder (forward +
@@ -59,6 +61,8 @@ func Bench(ctx context.Context, m *model.Model, bc BenchConfig) (BenchResult, er
 	if err != nil {
 		return res, err
 	}
+	defer tr.Close()
+	res.Device = tr.Engine.Device()
 	for i := 0; i < bc.Warmup+bc.Steps; i++ {
 		start := time.Now()
 		sr, err := tr.TrainStep(ctx)
@@ -81,7 +85,9 @@ func Bench(ctx context.Context, m *model.Model, bc BenchConfig) (BenchResult, er
 	res.TokensPerSec = float64(res.Tokens) / (res.Median / 1000)
 	res.GFLOPs = FLOPsPerToken(m.Config, res.Params, bc.SeqLen) * float64(res.Tokens) / 1e9
 	res.GFLOPsPerSec = res.GFLOPs / (res.Median / 1000)
-	res.WorkspaceBytes = tr.Stepper.ws.Bytes()
+	if tr.Stepper.ws != nil {
+		res.WorkspaceBytes = tr.Stepper.ws.Bytes()
+	}
 	res.PeakRSSBytes = peakRSS()
 	return res, nil
 }
@@ -93,7 +99,11 @@ func (r BenchResult) Print(w io.Writer, name string) {
 	if r.ReferencePassTokens > 0 {
 		fmt.Fprintf(w, " (plus a reference pass over %d tokens)", r.ReferencePassTokens)
 	}
-	fmt.Fprintf(w, ", workspace %.1f MiB", float64(r.WorkspaceBytes)/(1<<20))
+	if r.Device != "" && r.Device != DeviceCPU {
+		fmt.Fprintf(w, " on %s", r.Device)
+	} else {
+		fmt.Fprintf(w, ", workspace %.1f MiB", float64(r.WorkspaceBytes)/(1<<20))
+	}
 	if r.PeakRSSBytes > 0 {
 		fmt.Fprintf(w, ", peak RSS %.1f MiB", float64(r.PeakRSSBytes)/(1<<20))
 	}
@@ -167,6 +177,6 @@ func benchTrainer(m *model.Model, bc BenchConfig) (*Trainer, error) {
 		items[i] = it
 	}
 	cfg := Config{Objective: Objective{Name: bc.Objective, Beta: 5, Alpha: 1}, Batch: bc.Batch, MicroBatch: bc.MicroBatch,
-		Steps: bc.Warmup + bc.Steps, LR: 1e-7, WeightDecay: 0.05, Clip: 1, Seed: bc.Seed}
+		Steps: bc.Warmup + bc.Steps, LR: 1e-7, WeightDecay: 0.05, Clip: 1, Seed: bc.Seed, Device: bc.Device}
 	return New(cfg, m, fp, items)
 }

@@ -21,7 +21,8 @@ import (
 //
 //	trainer_state.json   State: step, epoch and position in the data, seed, objective, the data
 //	                     and reference fingerprints
-//	optimizer.bin        the AdamW moments and step (optim.AdamW.Save)
+//	optimizer.bin        the AdamW moments and step (optim.AdamW.Save; every Engine writes and
+//	                     reads this format, so a checkpoint resumes on any device)
 //
 // Checkpoints are CheckpointDir/checkpoint-<step>; the final model is Out (with
 // trainer_state.json but no optimizer state). Each directory appears atomically: it is written
@@ -80,6 +81,9 @@ func (t *Trainer) saveDir(dir string, withOptimizer bool) (err error) {
 			os.RemoveAll(tmp)
 		}
 	}()
+	if err := t.Engine.Sync(); err != nil {
+		return fmt.Errorf("copying the weights from %s: %w", t.Engine.Device(), err)
+	}
 	if err := checkpoint.SaveWith(t.Policy, tmp, checkpoint.Options{TokenizerFiles: t.Cfg.TokenizerFiles}); err != nil {
 		return err
 	}
@@ -94,7 +98,7 @@ func (t *Trainer) saveDir(dir string, withOptimizer bool) (err error) {
 		return err
 	}
 	if withOptimizer {
-		if err := safetensors.AtomicWrite(filepath.Join(tmp, OptimizerFileName), t.Opt.Save); err != nil {
+		if err := safetensors.AtomicWrite(filepath.Join(tmp, OptimizerFileName), t.Engine.SaveOptimizer); err != nil {
 			return err
 		}
 	}
@@ -288,10 +292,13 @@ func (t *Trainer) Resume(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	if err := t.Opt.Load(f); err != nil {
+	if err := t.Engine.LoadOptimizer(f); err != nil {
 		return "", fmt.Errorf("%s: %w", filepath.Join(dir, OptimizerFileName), err)
 	}
 	copy(t.Policy.ParamArena(), m.ParamArena())
+	if err := t.Engine.Upload(); err != nil {
+		return "", fmt.Errorf("resume: sending the weights of %s to %s: %w", dir, t.Engine.Device(), err)
+	}
 	t.step, t.epoch, t.pos = st.Step, st.Epoch, st.Position
 	t.perm = epochPerm(c.Seed, t.epoch, len(t.Items))
 	return dir, nil

@@ -26,8 +26,15 @@ func FillRefLogps(m *model.Model, fp string, st *Stepper, rows []shard.Candidate
 		}
 		items[i] = it
 	}
-	ref := &Stepper{Policy: m, Ref: m, Obj: Objective{Name: CPO}, ws: st.ws}
-	lps := ref.RefLogps(items)
+	eng := st.ref
+	if eng == nil {
+		eng = st.pol
+	}
+	ref := &Stepper{Policy: m, Ref: m, Obj: Objective{Name: CPO}, ref: eng, ws: st.ws}
+	lps, err := ref.RefLogps(items)
+	if err != nil {
+		return err
+	}
 	for i := range rows {
 		for j := range rows[i].Candidates {
 			v := lps[i][j]
@@ -44,15 +51,26 @@ func FillRefLogps(m *model.Model, fp string, st *Stepper, rows []shard.Candidate
 // empty: the model's) is an error naming its file and row. progress, if not nil, is called with
 // the rows done so far. It stops with ctx's error when ctx is cancelled (the caller aborts w).
 func PrecomputeRef(ctx context.Context, m *model.Model, fp, tokenizer string, args []string, stdin io.Reader, w *shard.Writer[shard.Candidates], micro int, progress func(rows int)) error {
+	return PrecomputeRefOn(ctx, DeviceConfig{}, m, fp, tokenizer, args, stdin, w, micro, progress)
+}
+
+// PrecomputeRefOn is PrecomputeRef with the model's forward passes on device dev (a
+// forward-only Engine).
+func PrecomputeRefOn(ctx context.Context, dev DeviceConfig, m *model.Model, fp, tokenizer string, args []string, stdin io.Reader, w *shard.Writer[shard.Candidates], micro int, progress func(rows int)) error {
 	if micro <= 0 {
 		micro = 8
 	}
+	eng, err := NewEngine(dev, m, nil, Hyper{}, true)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
 	r, err := shard.NewReader[shard.Candidates](args, stdin)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	st := NewStepper(m, m, Objective{Name: CPO})
+	st := NewStepperOn(m, m, eng, eng, Objective{Name: CPO})
 	var buf []shard.Candidates
 	var where []string
 	done := 0

@@ -33,20 +33,39 @@ type Micro struct {
 
 // Stepper runs micro-batches: forward of the reference (when its log-probs are not
 // precomputed) and of the policy over one packed batch of every candidate of the items, the
-// objective on the sequence log-probs, and the policy's backward. Its buffers are reused.
+// objective on the sequence log-probs, and the policy's backward. The passes run on the
+// policy's and the reference's engines (Engine); its buffers are reused.
 type Stepper struct {
+	// Policy is the host model of the policy (its configuration builds the sequences).
 	Policy *model.Model
 	// Ref is the frozen reference model; nil when every item carries precomputed RefLogp.
 	Ref *model.Model
 	Obj Objective
 
-	ws    *model.Workspace
-	dlogp []float32
+	pol, ref Engine           // the passes of Policy and Ref (ref nil when Ref is)
+	ws       *model.Workspace // the CPU engines' shared workspace (nil on other devices)
+	dlogp    []float32
 }
 
-// NewStepper returns a Stepper with its own workspace.
+// NewStepper returns a Stepper on the CPU with its own workspace (shared by the policy's and
+// the reference's passes).
 func NewStepper(policy, ref *model.Model, obj Objective) *Stepper {
-	return &Stepper{Policy: policy, Ref: ref, Obj: obj, ws: model.NewWorkspace()}
+	ws := model.NewWorkspace()
+	st := &Stepper{Policy: policy, Ref: ref, Obj: obj, ws: ws, pol: NewCPUEngine(policy, ws, Hyper{}, true)}
+	if ref != nil {
+		st.ref = NewCPUEngine(ref, ws, Hyper{}, true)
+	}
+	return st
+}
+
+// NewStepperOn returns a Stepper whose passes run on the engines pol (of policy) and ref (of
+// the reference model; nil with ref nil).
+func NewStepperOn(policy, ref *model.Model, pol, refEng Engine, obj Objective) *Stepper {
+	st := &Stepper{Policy: policy, Ref: ref, Obj: obj, pol: pol, ref: refEng}
+	if c, ok := pol.(*CPUEngine); ok {
+		st.ws = c.WS
+	}
+	return st
 }
 
 // seqsOf builds the sequences of items: every candidate for a contrastive objective, the
@@ -100,7 +119,7 @@ func (st *Stepper) MLETokens(items []*Item) int {
 
 // RefLogps returns the reference log-probabilities of every candidate of items (one slice per
 // item), from the reference model, running it over the same packed batch the policy sees.
-func (st *Stepper) RefLogps(items []*Item) [][]float64 {
+func (st *Stepper) RefLogps(items []*Item) ([][]float64, error) {
 	seqs, _ := st.seqsOf(items)
 	return st.refLogps(items, seqs, packSeqs(seqs))
 }
@@ -113,15 +132,19 @@ func packSeqs(seqs []Seq) model.Batch {
 	return model.Pack(toks)
 }
 
-func (st *Stepper) refLogps(items []*Item, seqs []Seq, b model.Batch) [][]float64 {
-	all := seqLogps(st.Ref.Forward(st.ws, b), b, seqs)
+func (st *Stepper) refLogps(items []*Item, seqs []Seq, b model.Batch) ([][]float64, error) {
+	logp, err := st.ref.Forward(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reference model: %w", items[0].Where, err)
+	}
+	all := seqLogps(logp, b, seqs)
 	out := make([][]float64, len(items))
 	k := 0
 	for i, it := range items {
 		out[i] = all[k : k+it.K()]
 		k += it.K()
 	}
-	return out
+	return out, nil
 }
 
 // Accumulate runs one micro-batch of items and adds the gradient of its share of the batch
@@ -145,7 +168,10 @@ func (st *Stepper) Accumulate(items []*Item, nBatch int, mleNorm float64) (Micro
 	var sref [][]float64
 	if contrastive {
 		if st.Ref != nil {
-			sref = st.refLogps(items, seqs, b)
+			var err error
+			if sref, err = st.refLogps(items, seqs, b); err != nil {
+				return out, err
+			}
 			out.RefRuns = len(b.Tokens)
 		} else {
 			for _, it := range items {
@@ -156,7 +182,10 @@ func (st *Stepper) Accumulate(items []*Item, nBatch int, mleNorm float64) (Micro
 			}
 		}
 	}
-	logp := st.Policy.Forward(st.ws, b)
+	logp, err := st.pol.Forward(b)
+	if err != nil {
+		return out, fmt.Errorf("%s: %w", items[0].Where, err)
+	}
 	out.Tokens = len(b.Tokens)
 	N := len(b.Tokens)
 	if cap(st.dlogp) < N {
@@ -227,6 +256,8 @@ func (st *Stepper) Accumulate(items []*Item, nBatch int, mleNorm float64) (Micro
 	if !loss.Finite(out.Loss) {
 		return out, nil // the caller decides; no backward on a non-finite loss
 	}
-	st.Policy.Backward(st.ws, dlogp)
+	if err := st.pol.Backward(dlogp); err != nil {
+		return out, fmt.Errorf("%s: %w", items[0].Where, err)
+	}
 	return out, nil
 }

@@ -74,16 +74,23 @@ type Config struct {
 	LogInterval   time.Duration
 	// StartName names the starting model in trainer_state.json (a path or preset).
 	StartName string
+	// Device is where the policy and the reference run (zero: the CPU).
+	Device DeviceConfig
 }
 
 // Trainer holds a run: the policy, the reference, the optimizer and the position in the data.
 type Trainer struct {
-	Cfg     Config
-	Policy  *model.Model
-	Ref     *model.Model // nil when the reference log-probs are precomputed
-	RefFP   string       // fingerprint of the starting model (the reference)
-	Items   []*Item
-	DataFP  string
+	Cfg    Config
+	Policy *model.Model
+	Ref    *model.Model // nil when the reference log-probs are precomputed
+	RefFP  string       // fingerprint of the starting model (the reference)
+	Items  []*Item
+	DataFP string
+	// Engine runs the policy's passes and optimizer; RefEngine the reference's forward passes
+	// (nil when Ref is). Close frees them.
+	Engine    Engine
+	RefEngine Engine
+	// Opt is the CPU engine's optimizer (nil on another device).
 	Opt     *optim.AdamW
 	Sched   optim.Schedule
 	Stepper *Stepper
@@ -123,6 +130,9 @@ type State struct {
 	RefModel    string    `json:"ref_model"`
 	Start       string    `json:"start_model"`
 	Time        time.Time `json:"time"`
+	// Device is the engine that trained up to this step when not the CPU (informational: the
+	// optimizer state has one format, and a run may resume on another device).
+	Device string `json:"device,omitempty"`
 }
 
 // StateFileName and OptimizerFileName are the trainer's files inside a checkpoint directory.
@@ -202,10 +212,50 @@ func New(cfg Config, start *model.Model, startFP string, items []*Item) (*Traine
 	if err := t.Sched.Validate(); err != nil {
 		return nil, err
 	}
-	t.Opt = optim.NewAdamW(start.Params(), cfg.Beta1, cfg.Beta2, cfg.Eps, cfg.WeightDecay)
-	t.Stepper = NewStepper(start, t.Ref, obj)
 	t.perm = epochPerm(cfg.Seed, 0, len(items))
+	if err := t.newEngines(); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// newEngines makes the policy's and the reference's engines on Cfg.Device and the Stepper.
+func (t *Trainer) newEngines() error {
+	cfg := t.Cfg
+	var ws *model.Workspace
+	if cfg.Device.cpu() {
+		ws = model.NewWorkspace() // the policy's and the reference's passes share it
+	}
+	h := Hyper{Beta1: cfg.Beta1, Beta2: cfg.Beta2, Eps: cfg.Eps, WeightDecay: cfg.WeightDecay}
+	pol, err := NewEngine(cfg.Device, t.Policy, ws, h, false)
+	if err != nil {
+		return err
+	}
+	var ref Engine
+	if t.Ref != nil {
+		if ref, err = NewEngine(cfg.Device, t.Ref, ws, h, true); err != nil {
+			pol.Close()
+			return fmt.Errorf("reference model: %w", err)
+		}
+	}
+	t.Engine, t.RefEngine = pol, ref
+	if c, ok := pol.(*CPUEngine); ok {
+		t.Opt = c.Opt
+	}
+	t.Stepper = NewStepperOn(t.Policy, t.Ref, pol, ref, cfg.Objective)
+	return nil
+}
+
+// Close frees the engines' device memory (nothing on the CPU). The trainer is unusable after.
+func (t *Trainer) Close() error {
+	var err error
+	for _, e := range []Engine{t.RefEngine, t.Engine} {
+		if e != nil {
+			err = errors.Join(err, e.Close())
+		}
+	}
+	t.Engine, t.RefEngine = nil, nil
+	return err
 }
 
 // precomputed reports whether every item carries reference log-probs of the model startFP; a
@@ -311,7 +361,9 @@ func (t *Trainer) TrainStep(ctx context.Context) (StepResult, error) {
 	saveEpoch, savePos, savePerm := t.epoch, t.pos, t.perm
 	items, first := t.nextBatch()
 	res := StepResult{Step: t.step + 1, LR: t.Sched.LR(t.step)}
-	t.Policy.ZeroGrad()
+	if err := t.Engine.ZeroGrad(); err != nil {
+		return res, err
+	}
 	norm := float64(t.Stepper.MLETokens(items))
 	var stats loss.Stats
 	for lo := 0; lo < len(items); lo += t.Cfg.MicroBatch {
@@ -334,7 +386,12 @@ func (t *Trainer) TrainStep(ctx context.Context) (StepResult, error) {
 	}
 	res.GradNorm = math.NaN()
 	if loss.Finite(res.Loss) {
-		res.GradNorm = optim.ClipGradNorm(t.Policy.Params(), t.Cfg.Clip)
+		// Clipping and AdamW; an engine takes no step on a non-finite norm.
+		norm, err := t.Engine.Step(res.LR, t.Cfg.Clip)
+		if err != nil {
+			return res, fmt.Errorf("step %d: %w", res.Step, err)
+		}
+		res.GradNorm = norm
 	}
 	res.Epoch = float64(t.epoch) + float64(t.pos)/float64(len(t.Items))
 	res.Metrics = stats.Map()
@@ -348,9 +405,9 @@ func (t *Trainer) TrainStep(ctx context.Context) (StepResult, error) {
 			fmt.Fprintf(t.Cfg.Log, "skipping non-finite %s\n", what)
 		}
 		res.Skipped = true
-		t.Policy.ZeroGrad()
-	} else {
-		t.Opt.Step(res.LR)
+		if err := t.Engine.ZeroGrad(); err != nil {
+			return res, err
+		}
 	}
 	t.step++
 	res.Seconds = time.Since(start).Seconds()
@@ -493,5 +550,14 @@ func (t *Trainer) state() State {
 		Objective: c.Objective.Name, Beta: c.Objective.Beta, Alpha: c.Objective.Alpha, MLEPrompt: c.Objective.MLEPrompt,
 		Batch: c.Batch, LR: c.LR, WeightDecay: c.WeightDecay, Schedule: c.Schedule, Warmup: c.Warmup,
 		MinLRRatio: c.MinLRRatio, MicroBatch: c.MicroBatch, Clip: c.Clip, AdamBeta1: c.Beta1, AdamBeta2: c.Beta2, AdamEps: c.Eps,
-		Data: t.DataFP, Rows: len(t.Items), RefModel: t.RefFP, Start: c.StartName, Time: time.Now().UTC()}
+		Data: t.DataFP, Rows: len(t.Items), RefModel: t.RefFP, Start: c.StartName, Time: time.Now().UTC(),
+		Device: t.deviceName()}
+}
+
+// deviceName is State.Device: empty on the CPU.
+func (t *Trainer) deviceName() string {
+	if t.Engine == nil || t.Cfg.Device.cpu() {
+		return ""
+	}
+	return t.Engine.Device()
 }
