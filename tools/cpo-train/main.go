@@ -20,6 +20,7 @@ import (
 
 	"github.com/cpo-toolchain/cpo/pkg/checkpoint"
 	"github.com/cpo-toolchain/cpo/pkg/cliutil"
+	"github.com/cpo-toolchain/cpo/pkg/cuda"
 	"github.com/cpo-toolchain/cpo/pkg/optim"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
 	"github.com/cpo-toolchain/cpo/pkg/tokenizer"
@@ -30,6 +31,34 @@ func main() { cliutil.Run(newApp()) }
 
 var modelFlag = &cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "starting model and reference: a checkpoint directory, a Hugging Face hub id, or a preset for random init (" + strings.Join(checkpoint.PresetNames(), ", ") + ")"}
 var initSeedFlag = &cli.Uint64Flag{Name: "init-seed", Value: 1, Usage: "seed of the random initialisation when --model is a preset"}
+
+// deviceFlags choose where the models run (train.DeviceConfig).
+func deviceFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "device", Value: train.DeviceCPU, Usage: "where the models run: " + strings.Join(train.Devices, " or ") + " (cuda needs a binary built with -tags cuda: make cuda)"},
+		&cli.StringFlag{Name: "precision", Value: string(cuda.BF16), Usage: "--device cuda: storage of activations and of the weight copy the matrix products read, " + string(cuda.BF16) + " or " + string(cuda.Float32) + " (master weights, gradients and AdamW moments are float32 either way)"},
+		&cli.IntFlag{Name: "gpu", Usage: "--device cuda: the GPU's ordinal"},
+	}
+}
+
+// deviceOf returns the device of the flags, or a usage error for an unknown device or
+// precision and for --device cuda in a binary built without the cuda tag (cuda.ErrNotBuilt's
+// message), before anything is loaded.
+func deviceOf(c *cli.Context) (train.DeviceConfig, error) {
+	d := train.DeviceConfig{Name: c.String("device"), Precision: cuda.Precision(c.String("precision")), GPU: c.Int("gpu")}
+	switch {
+	case d.Name == train.DeviceCPU && (c.IsSet("precision") || c.IsSet("gpu")):
+		return d, cliutil.Usagef("--precision and --gpu apply to --device cuda only")
+	case d.Precision != cuda.BF16 && d.Precision != cuda.Float32:
+		return d, cliutil.Usagef("--precision %q: want %s or %s", d.Precision, cuda.BF16, cuda.Float32)
+	case d.GPU < 0:
+		return d, cliutil.Usagef("--gpu %d: must not be negative", d.GPU)
+	}
+	if err := d.Check(); err != nil {
+		return d, cliutil.Usagef("--device %s: %v", d.Name, err)
+	}
+	return d, nil
+}
 
 func newApp() *cli.App {
 	app := cliutil.NewApp("cpo-train", "train with MLE, CPO, ranked CPO, DPO or mle+cpo on shards",
@@ -50,7 +79,12 @@ fingerprint (a mismatch is an error). Each step takes --batch examples in micro-
 --micro-batch (gradient accumulation), shuffled per epoch from --seed, clips the gradient norm
 and takes an AdamW step. Checkpoints (Hugging Face format plus trainer_state.json and
 optimizer.bin) go to --checkpoint-dir every --save-every steps and on SIGINT/SIGTERM; --resume
-continues bit-identically. The final model is written to --out.`)
+continues bit-identically. The final model is written to --out.
+
+--device cuda runs the policy and the reference on a GPU (--gpu) with --precision bf16 or fp32
+activations, in a binary built with -tags cuda (make cuda); other binaries refuse it. Its
+checkpoints are the same files, so a run may resume on the other device (not bit-identically:
+the GPU's arithmetic differs from the CPU's).`)
 	app.Flags = []cli.Flag{
 		modelFlag, initSeedFlag,
 		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "directory of the final model (required); checkpoints go to --checkpoint-dir"},
@@ -82,6 +116,7 @@ continues bit-identically. The final model is written to --out.`)
 		&cli.BoolFlag{Name: "skip-tokenizer-check", Usage: "do not compare the rows' tokenizer fingerprint with that of the tokenizer in the --model directory"},
 		cliutil.QuietFlag,
 	}
+	app.Flags = append(app.Flags, deviceFlags()...)
 	app.Action = runTrain
 	app.Commands = []*cli.Command{
 		{
@@ -95,7 +130,7 @@ reference pass; training from another model refuses the shard.`,
 			Flags: append([]cli.Flag{modelFlag, initSeedFlag,
 				&cli.IntFlag{Name: "micro-batch", Value: 8, Usage: "rows per packed forward pass"},
 				&cli.BoolFlag{Name: "skip-tokenizer-check", Usage: "do not compare the rows' tokenizer fingerprint with that of the tokenizer in the --model directory"},
-				cliutil.QuietFlag}, cliutil.OutputFlags()...),
+				cliutil.QuietFlag}, append(deviceFlags(), cliutil.OutputFlags()...)...),
 			Action: runPrecompute,
 		},
 		{
@@ -121,7 +156,7 @@ context 128; gpt2-small = GPT-2 124M) on random tokens, after warm-up, and print
 min, max), tokens/s and GFLOP/s (6 per parameter per token plus causal attention). mle runs
 --batch sequences of --seq-len tokens; a contrastive objective runs --batch examples of --k
 candidates of --seq-len tokens each (reference log-probs precomputed unless --ref-pass).`,
-			Flags: []cli.Flag{
+			Flags: append([]cli.Flag{
 				&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Value: "tiny", Usage: "checkpoint directory, hub id, or preset (" + strings.Join(checkpoint.PresetNames(), ", ") + ")"},
 				&cli.StringFlag{Name: "objective", Value: train.MLE, Usage: "objective: " + strings.Join(train.Objectives, ", ")},
 				&cli.IntFlag{Name: "batch", Value: 8, Usage: "sequences (mle) or examples (contrastive) per step"},
@@ -132,7 +167,7 @@ candidates of --seq-len tokens each (reference log-probs precomputed unless --re
 				&cli.IntFlag{Name: "warmup", Value: 2, Usage: "untimed warm-up steps"},
 				&cli.BoolFlag{Name: "ref-pass", Usage: "also run the reference model (as when ref_logp is not precomputed)"},
 				&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the random weights and tokens"},
-			},
+			}, deviceFlags()...),
 			Action: runBench,
 		},
 	}
@@ -192,6 +227,10 @@ func runTrain(c *cli.Context) error {
 	}
 	if c.IsSet("steps") && c.IsSet("epochs") {
 		return cliutil.Usagef("--steps and --epochs exclude each other")
+	}
+	dev, err := deviceOf(c)
+	if err != nil {
+		return err
 	}
 	modelArg := c.String("model")
 	var resumeDir string
@@ -255,7 +294,7 @@ func runTrain(c *cli.Context) error {
 		Clip: c.Float64("clip"), Seed: c.Uint64("seed"),
 		Out: out, CheckpointDir: c.String("checkpoint-dir"), SaveEvery: c.Int("save-every"), Keep: c.Int("keep"),
 		SkipNonfinite: c.Bool("skip-nonfinite"), LogEvery: c.Int("log-every"), LogInterval: 30 * time.Second,
-		StartName: modelArg,
+		StartName: modelArg, Device: dev,
 	}
 	if resumed != nil {
 		fromState(c, &cfg, resumed)
@@ -270,6 +309,7 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer tr.Close()
 	if resumeDir != "" {
 		if _, err := tr.Resume(resumeDir); err != nil {
 			return err
@@ -300,8 +340,8 @@ func runTrain(c *cli.Context) error {
 	} else if tr.Ref == nil {
 		ref = "precomputed in the shards"
 	}
-	say("%s on %d %s rows, %s model (%d parameters, fingerprint %s), reference %s; %d steps of %d examples",
-		obj, len(items), schema, start.Config.Arch, start.NumParams(), fp[:12], ref, tr.TotalSteps(), cfg.Batch)
+	say("%s on %d %s rows, %s model (%d parameters, fingerprint %s), reference %s; %d steps of %d examples on %s",
+		obj, len(items), schema, start.Config.Arch, start.NumParams(), fp[:12], ref, tr.TotalSteps(), cfg.Batch, tr.Engine.Device())
 	sum, err := tr.Run(ctx)
 	if err != nil {
 		if sum.Interrupted {
@@ -321,6 +361,10 @@ func runPrecompute(c *cli.Context) error {
 	defer cancel()
 	if c.String("model") == "" {
 		return cliutil.Usagef("--model is required")
+	}
+	dev, err := deviceOf(c)
+	if err != nil {
+		return err
 	}
 	m, dir, err := train.LoadStart(ctx, c.String("model"), c.Uint64("init-seed"))
 	if err != nil {
@@ -344,7 +388,7 @@ func runPrecompute(c *cli.Context) error {
 	}
 	p := cliutil.NewProgress(c, "cpo-train precompute-ref", "rows", 0)
 	last := 0
-	err = train.PrecomputeRef(ctx, m, fp, tokFP, c.Args().Slice(), os.Stdin, w, c.Int("micro-batch"), func(n int) {
+	err = train.PrecomputeRefOn(ctx, dev, m, fp, tokFP, c.Args().Slice(), os.Stdin, w, c.Int("micro-batch"), func(n int) {
 		p.Add(int64(n - last))
 		last = n
 	})
@@ -412,6 +456,10 @@ func runBench(c *cli.Context) error {
 	if err := checkObjective(c.String("objective")); err != nil {
 		return err
 	}
+	dev, err := deviceOf(c)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := cliutil.SignalContext()
 	defer cancel()
 	m, _, err := train.LoadStart(ctx, c.String("model"), c.Uint64("seed"))
@@ -419,7 +467,7 @@ func runBench(c *cli.Context) error {
 		return err
 	}
 	bc := train.BenchConfig{Objective: c.String("objective"), Batch: c.Int("batch"), K: c.Int("k"), SeqLen: c.Int("seq-len"),
-		MicroBatch: c.Int("micro-batch"), Steps: c.Int("steps"), Warmup: c.Int("warmup"), RefPass: c.Bool("ref-pass"), Seed: c.Uint64("seed")}
+		MicroBatch: c.Int("micro-batch"), Steps: c.Int("steps"), Warmup: c.Int("warmup"), RefPass: c.Bool("ref-pass"), Seed: c.Uint64("seed"), Device: dev}
 	r, err := train.Bench(ctx, m, bc)
 	if err != nil {
 		return err

@@ -247,3 +247,27 @@ func TestPrecomputeRefChecksTheTokenizer(t *testing.T) {
 		t.Errorf("--skip-tokenizer-check: %v", err)
 	}
 }
+
+// --device cpu (the default, given explicitly) trains; an unknown device or precision, and the
+// GPU's flags on the CPU, are usage errors before anything is loaded.
+func TestDeviceFlags(t *testing.T) {
+	dir, modelDir, cands := fixture(t)
+	log, err := run(t, "--device", "cpu", "-m", modelDir, "-o", filepath.Join(dir, "out"), "--batch", "4", "--steps", "1", cands)
+	if err != nil || !strings.Contains(log, "examples on cpu") {
+		t.Errorf("--device cpu: %v\n%s", err, log)
+	}
+	for _, bad := range [][]string{{"--device", "tpu"}, {"--device", "cuda", "--precision", "fp8"}, {"--device", "cuda", "--gpu", "-1"},
+		{"--precision", "fp32"}, {"--gpu", "1"}} {
+		for _, cmd := range [][]string{nil, {"precompute-ref"}, {"bench"}} {
+			args := append(append(append([]string(nil), cmd...), bad...), "-m", "no-such-model", "-o", "out", "no-such.parquet")
+			if cmd != nil && cmd[0] == "bench" {
+				args = append(append([]string{"bench"}, bad...), "-m", "no-such-model")
+			}
+			_, err := run(t, args...)
+			var ue cliutil.UsageError
+			if !errors.As(err, &ue) || !strings.Contains(err.Error(), bad[len(bad)-2]) {
+				t.Errorf("%v: %v", args, err)
+			}
+		}
+	}
+}
