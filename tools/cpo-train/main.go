@@ -315,6 +315,12 @@ func runTrain(c *cli.Context) error {
 			return err
 		}
 		say("resumed from %s at step %d", resumeDir, tr.Step())
+		if was, now := resumed.Device, tr.Engine.Device(); (was == "") != (dev.Name == train.DeviceCPU) {
+			if was == "" {
+				was = train.DeviceCPU
+			}
+			say("note: the checkpoint was trained on %s and continues on %s: the same optimizer state, but the run is not bit-identical to an uninterrupted one", was, now)
+		}
 	}
 	if p := c.String("metrics"); p != "" {
 		// A fresh run starts the file anew (a rerun appended a second step 1..N to the first);
