@@ -21,6 +21,13 @@
 // epoch), runs them in micro-batches of MicroBatch examples, clips the gradient by global norm,
 // and takes an AdamW step with the schedule's learning rate. Because the order and every
 // computation are deterministic, a run resumed from a checkpoint continues bit-identically.
+//
+// The passes and the optimizer run on an Engine chosen by Config.Device: the CPU (the host
+// model itself, model.Forward/Backward and optim.AdamW) or, in a binary built with the cuda
+// tag, a GPU (pkg/cuda's Trainer, which keeps its own copy of the weights and moments and hands
+// them back before every checkpoint). Checkpoints are the same files on both, so a run can
+// resume on the other device (bit-identically only on the CPU: the GPU's sums are ordered
+// differently and it uses atomic adds).
 package train
 
 import (

@@ -32,11 +32,12 @@ func main() { cliutil.Run(newApp()) }
 var modelFlag = &cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "starting model and reference: a checkpoint directory, a Hugging Face hub id, or a preset for random init (" + strings.Join(checkpoint.PresetNames(), ", ") + ")"}
 var initSeedFlag = &cli.Uint64Flag{Name: "init-seed", Value: 1, Usage: "seed of the random initialisation when --model is a preset"}
 
-// deviceFlags choose where the models run (train.DeviceConfig).
-func deviceFlags() []cli.Flag {
+// deviceFlags choose where the models run (train.DeviceConfig); precision is --precision's
+// default.
+func deviceFlags(precision cuda.Precision, note string) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "device", Value: train.DeviceCPU, Usage: "where the models run: " + strings.Join(train.Devices, " or ") + " (cuda needs a binary built with -tags cuda: make cuda)"},
-		&cli.StringFlag{Name: "precision", Value: string(cuda.BF16), Usage: "--device cuda: storage of activations and of the weight copy the matrix products read, " + string(cuda.BF16) + " or " + string(cuda.Float32) + " (master weights, gradients and AdamW moments are float32 either way)"},
+		&cli.StringFlag{Name: "precision", Value: string(precision), Usage: "--device cuda: storage of activations and of the weight copy the matrix products read, " + string(cuda.BF16) + " or " + string(cuda.Float32) + note},
 		&cli.IntFlag{Name: "gpu", Usage: "--device cuda: the GPU's ordinal"},
 	}
 }
@@ -116,7 +117,7 @@ the GPU's arithmetic differs from the CPU's).`)
 		&cli.BoolFlag{Name: "skip-tokenizer-check", Usage: "do not compare the rows' tokenizer fingerprint with that of the tokenizer in the --model directory"},
 		cliutil.QuietFlag,
 	}
-	app.Flags = append(app.Flags, deviceFlags()...)
+	app.Flags = append(app.Flags, deviceFlags(cuda.BF16, " (master weights, gradients and AdamW moments are float32 either way)")...)
 	app.Action = runTrain
 	app.Commands = []*cli.Command{
 		{
@@ -130,7 +131,7 @@ reference pass; training from another model refuses the shard.`,
 			Flags: append([]cli.Flag{modelFlag, initSeedFlag,
 				&cli.IntFlag{Name: "micro-batch", Value: 8, Usage: "rows per packed forward pass"},
 				&cli.BoolFlag{Name: "skip-tokenizer-check", Usage: "do not compare the rows' tokenizer fingerprint with that of the tokenizer in the --model directory"},
-				cliutil.QuietFlag}, append(deviceFlags(), cliutil.OutputFlags()...)...),
+				cliutil.QuietFlag}, append(deviceFlags(cuda.Float32, " (fp32 by default: the stored log-probabilities then match the CPU's to float32 rounding, while bf16 ones are off by its rounding, summed over the tokens)"), cliutil.OutputFlags()...)...),
 			Action: runPrecompute,
 		},
 		{
@@ -167,7 +168,7 @@ candidates of --seq-len tokens each (reference log-probs precomputed unless --re
 				&cli.IntFlag{Name: "warmup", Value: 2, Usage: "untimed warm-up steps"},
 				&cli.BoolFlag{Name: "ref-pass", Usage: "also run the reference model (as when ref_logp is not precomputed)"},
 				&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the random weights and tokens"},
-			}, deviceFlags()...),
+			}, deviceFlags(cuda.BF16, "")...),
 			Action: runBench,
 		},
 	}
