@@ -42,6 +42,8 @@ if has train; then
   "$BIN/cpo-train" bench --model tiny --objective mle --batch 12 --seq-len 64 --steps 5
   "$BIN/cpo-train" bench --model tiny --objective cpo -k 12 --batch 1 --seq-len 64 --steps 5
   "$BIN/cpo-train" bench --model tiny --objective cpo -k 12 --batch 1 --seq-len 64 --steps 5 --ref-pass
+  "$BIN/cpo-train" bench --model gpt2-small --objective mle --batch 12 --seq-len 64 --steps 3 --warmup 1
+  "$BIN/cpo-train" bench --model gpt2-small --objective cpo -k 12 --batch 1 --seq-len 64 --steps 3 --warmup 1
   go test -run '^$' -bench 'CPOOverMLE|AdamW' -benchtime 10x ./pkg/train ./pkg/optim | grep -E '^Benchmark'
 fi
 if has decode; then
