@@ -16,10 +16,10 @@ BIN=${BIN:-bin}
 SCALE=${DEMO_SCALE:-1}
 SEED=${SEED:-1}
 scale() { awk -v s="$SCALE" -v n="$1" 'BEGIN { v = int(n * s + 0.5); print (v < 1 ? 1 : v) }'; }
-N_TRAIN=$(scale 2000)     # MLE training rows
-N_CPO=$(scale 512)       # rows that get negatives and CPO training
+N_TRAIN=$(scale 4000)     # MLE training rows
+N_CPO=$(scale 1024)       # rows that get negatives and CPO training
 N_TEST=$(scale 200)       # test prompts generated and judged (the paper: 1000)
-MLE_EPOCHS=${MLE_EPOCHS:-6}
+MLE_EPOCHS=${MLE_EPOCHS:-8}
 JUDGE_EPOCHS=${JUDGE_EPOCHS:-6}
 CPO_EPOCHS=${CPO_EPOCHS:-2}
 ALPHAS=0,0.1,0.3,0.5,0.7,0.9
@@ -42,10 +42,10 @@ cpo-tokenize encode -q -t "$OUT/tokenizer" --template "$HERE/demo-template.txt" 
 cpo-tokenize encode -q -t "$OUT/tokenizer" --template "$HERE/demo-template.txt" --test-frac 1 --max-response-tokens 64 -o "$OUT/test.parquet" "$OUT/data/test.jsonl"
 cpo-shard stats "$OUT/train.parquet" >&2
 
-stage "models: the policy (GPT-2 style, 3 layers, width 96) and a larger judge (4 layers, width 128)"
-cpo-init -q --arch gpt2 --layers 3 --heads 4 --width 96 --context 256 --vocab 1024 --eos "$EOS" --bos "$EOS" \
-  --seed "$SEED" --tokenizer "$OUT/tokenizer/tokenizer.json" -o "$OUT/init"
+stage "models: the policy (GPT-2 style, 4 layers, width 128) and a larger judge (4 layers, width 160)"
 cpo-init -q --arch gpt2 --layers 4 --heads 4 --width 128 --context 256 --vocab 1024 --eos "$EOS" --bos "$EOS" \
+  --seed "$SEED" --tokenizer "$OUT/tokenizer/tokenizer.json" -o "$OUT/init"
+cpo-init -q --arch gpt2 --layers 4 --heads 4 --width 160 --context 256 --vocab 1024 --eos "$EOS" --bos "$EOS" \
   --seed "$((SEED + 1))" --tokenizer "$OUT/tokenizer/tokenizer.json" -o "$OUT/judge-init"
 
 stage "MLE: next-token training of the policy (this model is π_ref)"
@@ -66,7 +66,7 @@ cpo-embed -q -m "$OUT/mle" "$OUT/candidates.parquet" \
 for obj in cpo cpo-rank; do
   name=mixn; [ "$obj" = cpo-rank ] && name=mixnr
   stage "CPO: $obj (eq. $([ "$obj" = cpo ] && echo 7 || echo 8)), β = 5, from the MLE model → $name"
-  cpo-train --objective "$obj" -m "$OUT/mle" -o "$OUT/$name" --beta 5 --lr 5e-5 --weight-decay 0.05 --batch 32 --micro-batch 8 \
+  cpo-train --objective "$obj" -m "$OUT/mle" -o "$OUT/$name" --beta 5 --lr 1e-4 --weight-decay 0.05 --batch 32 --micro-batch 8 \
     --epochs "$CPO_EPOCHS" --seed "$SEED" --metrics "$OUT/$name.metrics.jsonl" --log-every 8 "$OUT/candidates-ranked.parquet"
   stage "WiSE-FT: θ = a·θ_MLE + (1−a)·θ_$name for a in $ALPHAS"
   cpo-ensemble -q --mle "$OUT/mle" --cpo "$OUT/$name" --alpha "$ALPHAS" -o "$OUT/models/$name-a{alpha}"
