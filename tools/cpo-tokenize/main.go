@@ -330,6 +330,9 @@ func decodeCmd() *cli.Command {
 				var ids []int32
 				err = eachLine(c.App.Reader, c.Args().Slice(), func(name string, line int, s string) error {
 					ids = ids[:0]
+					if line == 1 && strings.HasPrefix(s, "PAR1") {
+						return cliutil.Usagef("%s is a Parquet file: use --shards to decode example shards", name)
+					}
 					for _, f := range strings.Fields(s) {
 						v, err := strconv.ParseInt(f, 10, 32)
 						if err != nil {

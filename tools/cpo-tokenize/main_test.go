@@ -170,3 +170,23 @@ func TestEncodeHubURI(t *testing.T) {
 		t.Fatalf("missing hub file: %v", err)
 	}
 }
+
+// decode given an example shard without --shards says so, instead of calling the Parquet
+// magic "not a token id".
+func TestDecodeParquetWithoutShards(t *testing.T) {
+	tokDir := gpt2Dir(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "ex.parquet")
+	w, err := shard.NewWriter[shard.Example](p, nil, shard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(shard.Example{ID: "a", PromptIDs: []int32{1}, ResponseIDs: []int32{2}})
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = run(t, "", "decode", "-t", tokDir, p)
+	if err == nil || !strings.Contains(err.Error(), "--shards") {
+		t.Fatalf("decode of a shard without --shards: %v", err)
+	}
+}
