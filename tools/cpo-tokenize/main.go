@@ -19,6 +19,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -409,7 +410,11 @@ func trainCmd() *cli.Command {
 				}
 				out = filepath.Join(out, "tokenizer.json")
 			}
-			if err := tok.SaveHFFile(out); err != nil {
+			var buf bytes.Buffer
+			if err := tok.SaveHF(&buf); err != nil {
+				return err
+			}
+			if err := writeFileAtomic(out, buf.Bytes()); err != nil {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "cpo-tokenize: wrote %s: %d ids (%d merges)\n", out, tok.VocabSize(), len(tok.Merges()))
@@ -465,4 +470,32 @@ func convertCmd() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames it into place, so
+// that path holds either its old contents or all of data, never a part.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
 }

@@ -171,6 +171,31 @@ func TestEncodeHubURI(t *testing.T) {
 	}
 }
 
+// train replaces tokenizer.json whole: a reader holding the old file never sees it cut short.
+func TestTrainWritesAtomically(t *testing.T) {
+	dir := t.TempDir()
+	corpus := filepath.Join(dir, "corpus.txt")
+	os.WriteFile(corpus, []byte(strings.Repeat("the quick brown fox jumps over the lazy dog\n", 50)), 0o644)
+	out := filepath.Join(dir, "tok")
+	os.Mkdir(out, 0o755)
+	old := filepath.Join(out, "tokenizer.json")
+	os.WriteFile(old, []byte("old tokenizer"), 0o644)
+	f, err := os.Open(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := run(t, "", "train", "--vocab-size", "300", "-o", out, corpus); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(f); string(b) != "old tokenizer" {
+		t.Errorf("tokenizer.json was rewritten in place: the old file now reads %.40q", b)
+	}
+	if _, err := tokenizer.Load(old); err != nil {
+		t.Fatalf("new tokenizer.json: %v", err)
+	}
+}
+
 // decode given an example shard without --shards says so, instead of calling the Parquet
 // magic "not a token id".
 func TestDecodeParquetWithoutShards(t *testing.T) {
