@@ -137,6 +137,9 @@ func encode(c *cli.Context) error {
 	if err := flagsFirst(inputs); err != nil {
 		return err
 	}
+	if err := outputIsInput(c.String("out"), inputs); err != nil {
+		return err
+	}
 	if len(inputs) == 0 {
 		inputs = []string{"-"}
 	}
@@ -496,6 +499,39 @@ func writeFileAtomic(path string, data []byte) error {
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// outputIsInput refuses an --out that is one of the inputs, or a directory holding one: the
+// output replaces it when complete, so the inputs would be lost.
+func outputIsInput(out string, inputs []string) error {
+	if out == "" || out == "-" {
+		return nil
+	}
+	ao, err := filepath.Abs(out)
+	if err != nil {
+		return nil
+	}
+	so, serr := os.Stat(out)
+	for _, in := range inputs {
+		if in == "-" || strings.Contains(in, "://") {
+			continue
+		}
+		ai, err := filepath.Abs(in)
+		if err != nil {
+			continue
+		}
+		same := ai == ao
+		if rel, err := filepath.Rel(ao, ai); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			same = true // the input is the output or lies inside the output directory
+		}
+		if si, err := os.Stat(in); !same && err == nil && serr == nil && os.SameFile(si, so) {
+			same = true
+		}
+		if same {
+			return cliutil.Usagef("--out %s would replace the input %s; write elsewhere", out, in)
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cpo-toolchain/cpo/pkg/cliutil"
 	"github.com/cpo-toolchain/cpo/pkg/hub"
 	"github.com/cpo-toolchain/cpo/pkg/hub/hubtest"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
@@ -168,6 +170,24 @@ func TestEncodeHubURI(t *testing.T) {
 	if _, err := run(t, "", "encode", "-q", "-t", tokDir, "--out", filepath.Join(dir, "x.parquet"), "hf://datasets/databricks/databricks-dolly-15k/missing.jsonl"); err == nil ||
 		!strings.Contains(err.Error(), "datasets/databricks/databricks-dolly-15k@main file missing.jsonl") {
 		t.Fatalf("missing hub file: %v", err)
+	}
+}
+
+// encode refuses an --out that is one of its inputs: the shard would replace the data.
+func TestEncodeOutputIsInput(t *testing.T) {
+	tokDir := gpt2Dir(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "data.jsonl")
+	os.WriteFile(in, []byte(`{"instruction":"a","response":"b"}`+"\n"), 0o644)
+	for _, out := range []string{in, dir} {
+		_, err := run(t, "", "encode", "-q", "-t", tokDir, "-o", out, in)
+		var ue cliutil.UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "would replace the input") {
+			t.Errorf("-o %s: %v", out, err)
+		}
+	}
+	if b, _ := os.ReadFile(in); !strings.HasPrefix(string(b), `{"instruction"`) {
+		t.Fatal("the input was replaced")
 	}
 }
 
