@@ -20,6 +20,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -140,6 +141,11 @@ func encode(c *cli.Context) error {
 	if err := outputIsInput(c.String("out"), inputs); err != nil {
 		return err
 	}
+	// SIGINT or SIGTERM stops the run; a partly written output is removed.
+	ctx, cancel := cliutil.SignalContext()
+	defer cancel()
+	stop := context.AfterFunc(c.Context, cancel)
+	defer stop()
 	if len(inputs) == 0 {
 		inputs = []string{"-"}
 	}
@@ -182,9 +188,19 @@ func encode(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := w.Write(exs...); err != nil {
+	for lo := 0; lo < len(exs); lo += 4096 {
+		if err := ctx.Err(); err != nil {
+			w.Abort()
+			return cliutil.ErrInterrupted
+		}
+		if err := w.Write(exs[lo:min(lo+4096, len(exs))]...); err != nil {
+			w.Abort()
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
 		w.Abort()
-		return err
+		return cliutil.ErrInterrupted
 	}
 	if err := w.Close(); err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -188,6 +189,29 @@ func TestEncodeOutputIsInput(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(in); !strings.HasPrefix(string(b), `{"instruction"`) {
 		t.Fatal("the input was replaced")
+	}
+}
+
+// An interrupted encode (SIGINT/SIGTERM cancel its context) exits as interrupted and leaves
+// no output or temporary file.
+func TestEncodeInterrupted(t *testing.T) {
+	tokDir := gpt2Dir(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "data.jsonl")
+	os.WriteFile(in, []byte(`{"instruction":"a","response":"b"}`+"\n"), 0o644)
+	outDir := filepath.Join(dir, "out")
+	os.Mkdir(outDir, 0o755)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	app := newApp()
+	app.Writer, app.ErrWriter = io.Discard, io.Discard
+	err := app.RunContext(ctx, []string{"cpo-tokenize", "encode", "-q", "-t", tokDir, "-o", filepath.Join(outDir, "x.parquet"), in})
+	if !errors.Is(err, cliutil.ErrInterrupted) {
+		t.Fatalf("interrupted encode: %v", err)
+	}
+	ents, _ := os.ReadDir(outDir)
+	for _, e := range ents {
+		t.Errorf("left behind: %s", e.Name())
 	}
 }
 
