@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -53,7 +54,7 @@ convention: a model whose name (last path element of model_name) is "<base>-a<al
 "mixnr-a0.3" or "wise-a0", has that alpha; other models show "-".`)
 	app.ArgsUsage = "[JUDGMENTS ...]"
 	app.Flags = append(cliutil.OutputFlags(),
-		&cli.StringFlag{Name: "baseline", Usage: "model to compare every other model with (label, model_name, or a fingerprint prefix of 8+ characters), e.g. mle"},
+		&cli.StringFlag{Name: "baseline", Usage: "model to compare every other model with (label, model_name, or a fingerprint prefix of 8+ characters), e.g. mle; its column comes first"},
 		&cli.IntFlag{Name: "bootstrap", Value: 10000, Usage: "bootstrap resamples for the 95% intervals (0: no intervals)"},
 		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed of the bootstrap"},
 		&cli.StringSliceFlag{Name: "generations", Usage: "generation shards for reverse_kl and nll (needs --scorer-model)"},
@@ -116,6 +117,12 @@ func run(c *cli.Context) error {
 		}
 	}
 	scores := metrics.ScoreRows(wr, diffs, lk, scorerFP)
+	if b := c.String("baseline"); b != "" {
+		// The baseline is the first column, as MLE is in the paper's tables.
+		sort.SliceStable(scores, func(i, j int) bool {
+			return metrics.MatchModel(b, scores[i].ModelName, scores[i].Model) && !metrics.MatchModel(b, scores[j].ModelName, scores[j].Model)
+		})
+	}
 	table, err := metrics.BuildTable(scores, mode)
 	if err != nil {
 		return err

@@ -13,13 +13,19 @@ import (
 // judgments writes a judgment shard of two models under greedy decoding.
 func judgments(t *testing.T, dir string) string {
 	t.Helper()
+	return judgmentsOf(t, dir, "mle", "cpo")
+}
+
+// judgmentsOf writes judgments of the models in that order.
+func judgmentsOf(t *testing.T, dir string, models ...string) string {
+	t.Helper()
 	path := filepath.Join(dir, "judgments.parquet")
 	w, err := shard.NewWriter[shard.Judgment](path, nil, shard.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	outcomes := []string{"win", "loss", "tie", "win", "loss", "win"}
-	for _, m := range []string{"mle", "cpo"} {
+	for _, m := range models {
 		for i, o := range outcomes {
 			if m == "cpo" && o == "loss" {
 				o = "win"
@@ -122,5 +128,20 @@ func TestOutputIsInputRefused(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(js); string(after) != string(before) {
 		t.Fatal("the judgments were replaced")
+	}
+}
+
+// The baseline is the first column, as MLE is in the paper's tables, whatever order the
+// judgment files came in.
+func TestBaselineFirstColumn(t *testing.T) {
+	dir := t.TempDir()
+	js := judgmentsOf(t, dir, "cpo", "mle")
+	md := filepath.Join(dir, "t.md")
+	if err := runApp(t, "-q", "--bootstrap", "0", "--baseline", "mle", "--markdown", md, "-o", filepath.Join(dir, "s.parquet"), js); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(md)
+	if !strings.HasPrefix(string(b), "| metric (decoding) | mle | cpo |\n") {
+		t.Fatalf("table:\n%s", b)
 	}
 }
