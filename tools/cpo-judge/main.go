@@ -17,6 +17,7 @@ import (
 
 	"github.com/cpo-toolchain/cpo/pkg/checkpoint"
 	"github.com/cpo-toolchain/cpo/pkg/cliutil"
+	"github.com/cpo-toolchain/cpo/pkg/hub"
 	"github.com/cpo-toolchain/cpo/pkg/judge"
 	"github.com/cpo-toolchain/cpo/pkg/metrics"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
@@ -63,7 +64,7 @@ command exits 1 after writing the output (rerun to retry only those).`)
 	app.ArgsUsage = "[GENERATIONS ...]"
 	app.Flags = append(cliutil.OutputFlags(),
 		&cli.StringFlag{Name: "judge", Value: "likelihood", Usage: "likelihood (offline, local model) or remote (OpenAI-compatible endpoint)"},
-		&cli.StringFlag{Name: "judge-model", Usage: "likelihood judge: checkpoint directory of the local model"},
+		&cli.StringFlag{Name: "judge-model", Usage: "likelihood judge: the local model: checkpoint directory, or hub id found in the Hugging Face cache or downloaded"},
 		&cli.IntFlag{Name: "batch-tokens", Value: 2048, Usage: "likelihood judge: packed tokens per forward pass"},
 		&cli.StringFlag{Name: "base-url", Value: "https://api.openai.com/v1", Usage: "remote judge: base URL; requests go to BASE/chat/completions (a URL already ending in /chat/completions is used as it is)"},
 		&cli.StringFlag{Name: "model", Usage: "remote judge: model name sent to the endpoint (e.g. gpt-3.5-turbo)"},
@@ -214,7 +215,10 @@ func runRemote(ctx context.Context, c *cli.Context, items []judge.Item, tpl judg
 }
 
 func runLikelihood(ctx context.Context, c *cli.Context, items []judge.Item, prog *cliutil.Progress) ([]shard.Judgment, judge.Stats, error) {
-	dir := c.String("judge-model")
+	dir, err := hub.Resolve(ctx, c.String("judge-model"))
+	if err != nil {
+		return nil, judge.Stats{}, err
+	}
 	m, err := checkpoint.Load(dir)
 	if err != nil {
 		return nil, judge.Stats{}, err

@@ -8,7 +8,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cpo-toolchain/cpo/pkg/checkpoint"
 	"github.com/cpo-toolchain/cpo/pkg/cliutil"
+	"github.com/cpo-toolchain/cpo/pkg/hub"
+	"github.com/cpo-toolchain/cpo/pkg/hub/hubtest"
+	"github.com/cpo-toolchain/cpo/pkg/model"
+	"github.com/cpo-toolchain/cpo/pkg/safetensors"
+	"github.com/cpo-toolchain/cpo/pkg/shard"
 )
 
 // Numeric flags out of range are usage errors, not silently replaced by a default.
@@ -44,5 +50,59 @@ func TestOutputIsInputRefused(t *testing.T) {
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "would replace the input") {
 			t.Errorf("%v: %v", args, err)
 		}
+	}
+}
+
+// hubModel publishes a tiny random checkpoint as the hub repository org/judge on a fake hub
+// and points the hub client at it; it returns a generation shard the model can score.
+func hubModel(t *testing.T) (gens string) {
+	t.Helper()
+	dir := t.TempDir()
+	m, err := checkpoint.NewRandom(model.Config{Arch: model.ArchGPT2, VocabSize: 16, MaxSeqLen: 32, NLayer: 1, NHead: 2, NKVHead: 2,
+		DModel: 8, DFF: 32, NormEps: 1e-5, TieEmbeddings: true, BOS: 0, EOS: 15}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(dir, "ckpt")
+	if err := checkpoint.Save(m, ckpt, safetensors.F32); err != nil {
+		t.Fatal(err)
+	}
+	h := hubtest.New(t)
+	h.AddDir(t, "org/judge", ckpt)
+	t.Setenv(hub.EnvHome, t.TempDir())
+	t.Setenv(hub.EnvCache, filepath.Join(dir, "hub"))
+	t.Setenv(hub.EnvEndpoint, h.Hub.URL)
+	t.Setenv(hub.EnvToken, "")
+	t.Setenv(hub.EnvOffline, "")
+	t.Setenv("TRANSFORMERS_OFFLINE", "")
+	gens = filepath.Join(dir, "gen.parquet")
+	w, err := shard.NewWriter[shard.Generation](gens, nil, shard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := w.Write(shard.Generation{ID: string(rune('a' + i)), PromptIDs: []int32{1, 2}, IDs: []int32{3, int32(4 + i), 15}, Finish: "eos",
+			Text: "t", Reference: "r", ReferenceIDs: []int32{5, 6, 15}, Tokenizer: "tokfp", Model: "fp", ModelName: "m", Decoding: "greedy", Logp: -3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return gens
+}
+
+// --judge-model takes a hub id, like every other model argument.
+func TestJudgeModelFromHub(t *testing.T) {
+	gens := hubModel(t)
+	out := filepath.Join(t.TempDir(), "j.parquet")
+	app := newApp()
+	app.Writer, app.ErrWriter = io.Discard, io.Discard
+	if err := app.Run([]string{"cpo-judge", "-q", "--judge-model", "org/judge", "-o", out, gens}); err != nil {
+		t.Fatal(err)
+	}
+	js, err := shard.ReadAll[shard.Judgment]([]string{out}, nil)
+	if err != nil || len(js) != 3 || js[0].Outcome == "invalid" {
+		t.Fatalf("judgments %+v (%v)", js, err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cpo-toolchain/cpo/pkg/checkpoint"
 	"github.com/cpo-toolchain/cpo/pkg/cliutil"
+	"github.com/cpo-toolchain/cpo/pkg/hub"
 	"github.com/cpo-toolchain/cpo/pkg/judge"
 	"github.com/cpo-toolchain/cpo/pkg/metrics"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
@@ -58,7 +59,7 @@ convention: a model whose name (last path element of model_name) is "<base>-a<al
 		&cli.IntFlag{Name: "bootstrap", Value: 10000, Usage: "bootstrap resamples for the 95% intervals (0: no intervals)"},
 		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed of the bootstrap"},
 		&cli.StringSliceFlag{Name: "generations", Usage: "generation shards for reverse_kl and nll (needs --scorer-model)"},
-		&cli.StringFlag{Name: "scorer-model", Usage: "checkpoint directory of the larger model P for reverse_kl and nll"},
+		&cli.StringFlag{Name: "scorer-model", Usage: "the larger model P for reverse_kl and nll: checkpoint directory, or hub id found in the Hugging Face cache or downloaded"},
 		&cli.IntFlag{Name: "batch-tokens", Value: 2048, Usage: "scorer: packed tokens per forward pass"},
 		&cli.StringFlag{Name: "table-columns", Value: "model", Usage: "table columns: model (one per model), alpha (grouped by base name, sorted by alpha) or decoding (one per decoding configuration, a row per model, as the paper's Table 3)"},
 		&cli.StringFlag{Name: "markdown", Usage: "also write the Markdown table to this file"},
@@ -256,7 +257,10 @@ func likelihood(c *cli.Context, gens []string, B int, seed uint64) ([]metrics.Li
 	if err != nil {
 		return nil, "", err
 	}
-	dir := c.String("scorer-model")
+	dir, err := hub.Resolve(c.Context, c.String("scorer-model"))
+	if err != nil {
+		return nil, "", err
+	}
 	m, err := checkpoint.Load(dir)
 	if err != nil {
 		return nil, "", err

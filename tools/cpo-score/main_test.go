@@ -7,6 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cpo-toolchain/cpo/pkg/checkpoint"
+	"github.com/cpo-toolchain/cpo/pkg/hub"
+	"github.com/cpo-toolchain/cpo/pkg/hub/hubtest"
+	"github.com/cpo-toolchain/cpo/pkg/model"
+	"github.com/cpo-toolchain/cpo/pkg/safetensors"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
 )
 
@@ -143,5 +148,57 @@ func TestBaselineFirstColumn(t *testing.T) {
 	b, _ := os.ReadFile(md)
 	if !strings.HasPrefix(string(b), "| metric (decoding) | mle | cpo |\n") {
 		t.Fatalf("table:\n%s", b)
+	}
+}
+
+// hubModel publishes a tiny random checkpoint as the hub repository org/judge on a fake hub
+// and points the hub client at it; it returns a generation shard the model can score.
+func hubModel(t *testing.T) (gens string) {
+	t.Helper()
+	dir := t.TempDir()
+	m, err := checkpoint.NewRandom(model.Config{Arch: model.ArchGPT2, VocabSize: 16, MaxSeqLen: 32, NLayer: 1, NHead: 2, NKVHead: 2,
+		DModel: 8, DFF: 32, NormEps: 1e-5, TieEmbeddings: true, BOS: 0, EOS: 15}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(dir, "ckpt")
+	if err := checkpoint.Save(m, ckpt, safetensors.F32); err != nil {
+		t.Fatal(err)
+	}
+	h := hubtest.New(t)
+	h.AddDir(t, "org/judge", ckpt)
+	t.Setenv(hub.EnvHome, t.TempDir())
+	t.Setenv(hub.EnvCache, filepath.Join(dir, "hub"))
+	t.Setenv(hub.EnvEndpoint, h.Hub.URL)
+	t.Setenv(hub.EnvToken, "")
+	t.Setenv(hub.EnvOffline, "")
+	t.Setenv("TRANSFORMERS_OFFLINE", "")
+	gens = filepath.Join(dir, "gen.parquet")
+	w, err := shard.NewWriter[shard.Generation](gens, nil, shard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := w.Write(shard.Generation{ID: string(rune('a' + i)), PromptIDs: []int32{1, 2}, IDs: []int32{3, int32(4 + i), 15}, Finish: "eos",
+			Text: "t", Reference: "r", ReferenceIDs: []int32{5, 6, 15}, Tokenizer: "tokfp", Model: "fp", ModelName: "m", Decoding: "greedy", Logp: -3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return gens
+}
+
+// --scorer-model takes a hub id, like every other model argument.
+func TestScorerModelFromHub(t *testing.T) {
+	gens := hubModel(t)
+	out := filepath.Join(t.TempDir(), "s.parquet")
+	if err := runApp(t, "-q", "--bootstrap", "0", "--generations", gens, "--scorer-model", "org/judge", "-o", out); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := shard.ReadAll[shard.Score]([]string{out}, nil)
+	if err != nil || len(rows) != 2 || rows[1].Metric != "nll" || !(rows[1].Value > 0) {
+		t.Fatalf("scores %+v (%v)", rows, err)
 	}
 }
