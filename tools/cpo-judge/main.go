@@ -193,7 +193,7 @@ func runRemote(ctx context.Context, c *cli.Context, items []judge.Item, tpl judg
 		}
 		defer cache.Close()
 		if cache.Skipped > 0 && !c.Bool("quiet") {
-			fmt.Fprintf(os.Stderr, "cpo-judge: cache %s: skipped %d unreadable line(s)\n", cache.Path, cache.Skipped)
+			fmt.Fprintf(c.App.ErrWriter, "cpo-judge: cache %s: skipped %d unreadable line(s)\n", cache.Path, cache.Skipped)
 		}
 	}
 	var query func(string) string
@@ -210,7 +210,9 @@ func runRemote(ctx context.Context, c *cli.Context, items []judge.Item, tpl judg
 		Progress: func() { mu.Lock(); prog.Add(1); mu.Unlock() },
 	}
 	js, st, err := rr.Run(ctx, items)
-	fmt.Fprintf(os.Stderr, "cpo-judge: %s\n", st)
+	if !c.Bool("quiet") || st.Failed > 0 || st.Unparsed > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "cpo-judge: %s\n", st)
+	}
 	return js, st, err
 }
 
@@ -236,7 +238,7 @@ func runLikelihood(ctx context.Context, c *cli.Context, items []judge.Item, prog
 	l := &judge.Likelihood{Scorer: sc, Texts: texts, Name: "likelihood:" + fp, Progress: func(n int) { prog.Add(int64(n)) }}
 	js, st, err := l.Run(ctx, items)
 	if err == nil && !c.Bool("quiet") {
-		fmt.Fprintf(os.Stderr, "cpo-judge: %d generations judged by the likelihood of %s (%d verdicts, no calls)\n", len(js), dir, st.Asked)
+		fmt.Fprintf(c.App.ErrWriter, "cpo-judge: %d generations judged by the likelihood of %s (%d verdicts, no calls)\n", len(js), dir, st.Asked)
 	}
 	return js, st, err
 }

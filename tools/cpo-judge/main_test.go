@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,5 +108,41 @@ func TestJudgeModelFromHub(t *testing.T) {
 	js, err := shard.ReadAll[shard.Judgment]([]string{out}, nil)
 	if err != nil || len(js) != 3 || js[0].Outcome == "invalid" {
 		t.Fatalf("judgments %+v (%v)", js, err)
+	}
+}
+
+// With -q the remote judge's report appears only when something went wrong (failed or
+// unparsed verdicts), on the app's ErrWriter; without -q always.
+func TestQuietReport(t *testing.T) {
+	answer := "A"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"choices": []any{map[string]any{"message": map[string]any{"content": answer}}}})
+	}))
+	defer srv.Close()
+	gens := hubModel(t)
+	judgeRun := func(quiet bool) string {
+		t.Helper()
+		app := newApp()
+		var errw bytes.Buffer
+		app.Writer, app.ErrWriter = io.Discard, &errw
+		args := []string{"cpo-judge", "--judge", "remote", "--base-url", srv.URL + "/v1", "--model", "m", "--api-key-env", "", "--no-cache",
+			"-o", filepath.Join(t.TempDir(), "j.parquet")}
+		if quiet {
+			args = append(args, "-q")
+		}
+		if err := app.Run(append(args, gens)); err != nil {
+			t.Fatal(err)
+		}
+		return errw.String()
+	}
+	if s := judgeRun(true); s != "" {
+		t.Errorf("-q, all answered: stderr %q", s)
+	}
+	if s := judgeRun(false); !strings.Contains(s, "verdicts 6: calls made") {
+		t.Errorf("without -q: stderr %q", s)
+	}
+	answer = "Both."
+	if s := judgeRun(true); !strings.Contains(s, "unparsed") || strings.Contains(s, "unparsed 0") {
+		t.Errorf("-q, unparsed answers: stderr %q", s)
 	}
 }
