@@ -630,3 +630,31 @@ func TestLikelihoodJudgeReferenceWithoutIDs(t *testing.T) {
 		t.Fatalf("reference not scored from its text: %q (want mean %g)", js[0].RawFirst, lp[0].Mean())
 	}
 }
+
+// Stats.Unparsed counts every unparsed verdict, also those answered from the cache or shared
+// with an identical question, so the report matches the invalid judgments written.
+func TestUnparsedCountsCachedAndShared(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"choices": []any{map[string]any{"message": map[string]any{"content": "Both are fine."}}}})
+	}))
+	defer srv.Close()
+	cache, err := OpenCache(filepath.Join(t.TempDir(), "c.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	its := items("same", "same", "same") // identical texts: one question per order, shared
+	for i := range its {
+		its[i].Gen.Prompt = "one prompt"
+		its[i].Gen.Reference = "one reference"
+	}
+	for run := 0; run < 2; run++ { // the second run answers everything from the cache
+		js, st, err := (&RemoteRun{Judge: remote(srv.URL, &sleeps{}), Template: Dolly, Cache: cache, Concurrency: 3}).Run(context.Background(), its)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Unparsed != 6 || js[2].Outcome != "invalid" {
+			t.Fatalf("run %d: %+v, want 6 unparsed verdicts", run, st)
+		}
+	}
+}

@@ -35,7 +35,8 @@ func CheckItems(items []Item) error {
 // Calls the HTTP requests sent (Retried of them retries); Cached the verdicts answered from
 // the cache (or shared with an identical question asked at the same time); Failed the
 // verdicts that ended in an error (not those cut short by an interrupt or by another
-// request's fatal error); Unparsed those whose answer was not exactly A or B.
+// request's fatal error); Unparsed those whose answer was not exactly A or B (asked, cached or
+// shared alike).
 type Stats struct {
 	Asked, Calls, Cached, Retried, Failed, Unparsed int64
 }
@@ -109,6 +110,9 @@ func (rr *RemoteRun) Run(ctx context.Context, items []Item) ([]shard.Judgment, S
 		if rr.Cache != nil {
 			if e, ok := rr.Cache.Get(key); ok {
 				cached.Add(1)
+				if e.Verdict == VerdictUnparsed {
+					unparsed.Add(1)
+				}
 				res[task] = verdict{e.Verdict, e.Raw}
 				return
 			}
@@ -119,6 +123,9 @@ func (rr *RemoteRun) Run(ctx context.Context, items []Item) ([]shard.Judgment, S
 			<-f.done
 			if f.err == nil {
 				cached.Add(1)
+				if f.res.v == VerdictUnparsed {
+					unparsed.Add(1)
+				}
 				res[task] = f.res
 				return
 			}
