@@ -190,7 +190,7 @@ func (g *Generator) beamSearch(ctx context.Context, reqs []Request, finish func(
 				logSoftmaxRow(lps[i], logits[i*V:(i+1)*V])
 			}
 		})
-		lim := g.cfg.VocabLimit
+		lim := g.limit
 		rows := make([][]float64, len(slots))
 		for i := range rows {
 			rows[i] = lps[i][:lim] // expansions only to ids below the limit

@@ -43,6 +43,7 @@ type Result struct {
 type Generator struct {
 	m     *model.Model
 	cfg   Config
+	limit int // ids are generated below this: cfg.VocabLimit, or the model's vocabulary
 	batch int
 	cache *model.Cache
 
@@ -65,16 +66,17 @@ func New(m *model.Model, cfg Config, batch int) (*Generator, error) {
 	if cfg.VocabLimit > m.Config.VocabSize {
 		return nil, fmt.Errorf("vocabulary limit %d exceeds the model's %d tokens", cfg.VocabLimit, m.Config.VocabSize)
 	}
-	if cfg.VocabLimit == 0 {
-		cfg.VocabLimit = m.Config.VocabSize
+	limit := cfg.VocabLimit
+	if limit == 0 {
+		limit = m.Config.VocabSize
 	}
-	if cfg.EOS >= int32(cfg.VocabLimit) {
-		return nil, fmt.Errorf("EOS id %d is outside the vocabulary of %d tokens", cfg.EOS, m.Config.VocabSize)
+	if cfg.EOS >= int32(limit) {
+		return nil, fmt.Errorf("EOS id %d is outside the vocabulary of %d tokens", cfg.EOS, limit)
 	}
-	return &Generator{m: m, cfg: cfg, batch: batch}, nil
+	return &Generator{m: m, cfg: cfg, limit: limit, batch: batch}, nil
 }
 
-// Config returns the decoding configuration (VocabLimit filled in).
+// Config returns the decoding configuration as given (VocabLimit 0 when no limit was set).
 func (g *Generator) Config() Config { return g.cfg }
 
 // MaxPromptLen is the longest prompt that fits the model's context with MaxNewTokens.
@@ -185,9 +187,9 @@ func (g *Generator) decode(ctx context.Context, reqs []Request, finish func(int,
 				row := logits[i*V : (i+1)*V]
 				var tok int32
 				if g.cfg.Strategy == Sample {
-					tok = g.rows[i].s.Sample(row[:g.cfg.VocabLimit], g.cfg.SampleParams(), st.rng)
+					tok = g.rows[i].s.Sample(row[:g.limit], g.cfg.SampleParams(), st.rng)
 				} else {
-					tok = Argmax(row[:g.cfg.VocabLimit])
+					tok = Argmax(row[:g.limit])
 				}
 				st.logp += LogSoftmax(row, tok)
 				st.ids = append(st.ids, tok)

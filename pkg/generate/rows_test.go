@@ -3,6 +3,7 @@ package generate
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -150,5 +151,30 @@ func TestRowsTruncateKeepsBOS(t *testing.T) {
 	}
 	if !slices.Equal(got[1].PromptIDs, short) {
 		t.Fatalf("short prompt changed: %v, want %v", got[1].PromptIDs, short)
+	}
+}
+
+// decoding_config records vocab_limit only when the tokenizer is smaller than the model (the
+// documented meaning), not the model's own vocabulary size on every row.
+func TestDecodingConfigVocabLimit(t *testing.T) {
+	tok, err := tokenizer.Load("../../testdata/tokenizer/sp/llama.model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := []Prompt{{Example: shard.Example{ID: "a", Prompt: "p", Response: "r", PromptIDs: tok.Encode("Hello"), Tokenizer: tok.Fingerprint()}, Pos: "row 0"}}
+	for _, extra := range []int{0, 7} {
+		m := tinyModel(t, model.ArchLlama, tok.VocabSize()+extra, 21, 3)
+		rows, err := NewRows(m, Config{Strategy: Greedy, MaxNewTokens: 4, EOS: tok.EOS()}, RowOptions{Batch: 1, NumSamples: 1, Tokenizer: tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got *shard.Generation
+		if err := rows.Run(context.Background(), p, func(g *shard.Generation) error { got = g; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		has := strings.Contains(got.DecodingConfig, `"vocab_limit"`)
+		if has != (extra > 0) || (extra > 0 && !strings.Contains(got.DecodingConfig, fmt.Sprintf(`"vocab_limit":%d`, tok.VocabSize()))) {
+			t.Errorf("model %d tokens, tokenizer %d: decoding config %s", tok.VocabSize()+extra, tok.VocabSize(), got.DecodingConfig)
+		}
 	}
 }
