@@ -482,7 +482,11 @@ func convertCmd() *cli.Command {
 				}
 				out = filepath.Join(out, "tokenizer.json")
 			}
-			if err := tok.SaveHFFile(out); err != nil {
+			var buf bytes.Buffer
+			if err := tok.SaveHF(&buf); err != nil {
+				return err
+			}
+			if err := writeFileAtomic(out, buf.Bytes()); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.App.Writer, tok.Fingerprint())

@@ -259,3 +259,24 @@ func TestDecodeParquetWithoutShards(t *testing.T) {
 		t.Fatalf("decode of a shard without --shards: %v", err)
 	}
 }
+
+// convert replaces its output whole, like train.
+func TestConvertWritesAtomically(t *testing.T) {
+	tokDir := gpt2Dir(t)
+	out := filepath.Join(t.TempDir(), "tokenizer.json")
+	os.WriteFile(out, []byte("old tokenizer"), 0o644)
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := run(t, "", "convert", "-t", tokDir, "-o", out); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(f); string(b) != "old tokenizer" {
+		t.Errorf("the output was rewritten in place: the old file now reads %.40q", b)
+	}
+	if _, err := tokenizer.Load(out); err != nil {
+		t.Fatalf("converted tokenizer.json: %v", err)
+	}
+}
