@@ -54,3 +54,13 @@ func sameAnswer(gen, ref string) bool {
 	}
 	return strings.TrimSpace(gen) == ref
 }
+
+// ExactRows turns exact-match results into score-shard rows.
+func ExactRows(res []ExactResult) []shard.Score {
+	out := make([]shard.Score, 0, len(res))
+	for _, r := range res {
+		out = append(out, shard.Score{Model: r.Model, ModelName: r.ModelName, Decoding: r.Decoding, Metric: MetricExactMatch,
+			Value: r.Value, Lo: r.Lo, Hi: r.Hi, N: int64(r.N)})
+	}
+	return out
+}

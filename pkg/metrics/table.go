@@ -18,6 +18,7 @@ var MetricOrder = []struct{ Name, Display string }{
 	{MetricWinRateDiff, "WinRate diff"},
 	{MetricTieRate, "TieRate"},
 	{MetricInvalidRate, "InvalidRate"},
+	{MetricExactMatch, "ExactMatch"},
 	{MetricReverseKL, "Reverse-KL eq.9"},
 	{MetricNLL, "NLL/token eq.10"},
 }

@@ -78,7 +78,7 @@ var columnDocs = map[string]string{
 	"score.model":      "cpo-score | fingerprint of the model",
 	"score.model_name": "cpo-score | human label of the model",
 	"score.decoding":   "cpo-score | decoding label",
-	"score.metric":     "cpo-score | win_rate, tie_rate, invalid_rate, win_rate_diff, reverse_kl (eq. 9) or nll (eq. 10)",
+	"score.metric":     "cpo-score | win_rate, tie_rate, invalid_rate, win_rate_diff, exact_match, reverse_kl (eq. 9) or nll (eq. 10)",
 	"score.value":      "cpo-score | the metric's value",
 	"score.lo":         "cpo-score | lower end of the 95% confidence interval (NaN if none)",
 	"score.hi":         "cpo-score | upper end of the 95% confidence interval (NaN if none)",

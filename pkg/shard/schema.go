@@ -153,8 +153,8 @@ type Score struct {
 	Model     string `parquet:"model" json:"model"`
 	ModelName string `parquet:"model_name" json:"model_name"`
 	Decoding  string `parquet:"decoding" json:"decoding"`
-	// Metric is "win_rate", "tie_rate", "invalid_rate", "win_rate_diff", "reverse_kl" (eq. 9)
-	// or "nll" (eq. 10).
+	// Metric is "win_rate", "tie_rate", "invalid_rate", "win_rate_diff", "exact_match",
+	// "reverse_kl" (eq. 9) or "nll" (eq. 10).
 	Metric string `parquet:"metric" json:"metric"`
 	// Value with its 95% confidence interval [Lo, Hi] (NaN when not applicable).
 	Value float64 `parquet:"value" json:"value"`

@@ -59,6 +59,7 @@ convention: a model whose name (last path element of model_name) is "<base>-a<al
 		&cli.IntFlag{Name: "bootstrap", Value: 10000, Usage: "bootstrap resamples for the 95% intervals (0: no intervals)"},
 		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed of the bootstrap"},
 		&cli.StringSliceFlag{Name: "generations", Usage: "generation shards for reverse_kl and nll (needs --scorer-model)"},
+		&cli.BoolFlag{Name: "exact-match", Usage: "also score the fraction of --generations identical to their reference (white space trimmed): for data with one right answer"},
 		&cli.StringFlag{Name: "scorer-model", Usage: "the larger model P for reverse_kl and nll: checkpoint directory, or hub id found in the Hugging Face cache or downloaded"},
 		&cli.IntFlag{Name: "batch-tokens", Value: 2048, Usage: "scorer: packed tokens per forward pass"},
 		&cli.StringFlag{Name: "table-columns", Value: "model", Usage: "table columns: model (one per model), alpha (grouped by base name, sorted by alpha) or decoding (one per decoding configuration, a row per model, as the paper's Table 3)"},
@@ -81,8 +82,15 @@ func run(c *cli.Context) error {
 		return cliutil.Usagef("--table-columns %q: want model, alpha or decoding", mode)
 	}
 	gens := c.StringSlice("generations")
-	if (len(gens) > 0) != (c.String("scorer-model") != "") {
-		return cliutil.Usagef("--generations and --scorer-model go together (reverse_kl and nll need both)")
+	exact := c.Bool("exact-match")
+	if c.String("scorer-model") != "" && len(gens) == 0 {
+		return cliutil.Usagef("--scorer-model scores generations: give --generations too")
+	}
+	if len(gens) > 0 && c.String("scorer-model") == "" && !exact {
+		return cliutil.Usagef("--generations are scored with --scorer-model (reverse_kl, nll) and/or --exact-match")
+	}
+	if exact && len(gens) == 0 {
+		return cliutil.Usagef("--exact-match needs --generations")
 	}
 	if err := outputIsInput(c.String("out"), append(c.Args().Slice(), gens...)); err != nil {
 		return err
@@ -111,13 +119,24 @@ func run(c *cli.Context) error {
 	}
 	var lk []metrics.LikelihoodResult
 	var scorerFP string
-	if len(gens) > 0 {
+	if len(gens) > 0 && c.String("scorer-model") != "" {
 		var err error
 		if lk, scorerFP, err = likelihood(c, gens, B, seed); err != nil {
 			return err
 		}
 	}
 	scores := metrics.ScoreRows(wr, diffs, lk, scorerFP)
+	if exact {
+		items, err := judge.ReadItems(gens, nil)
+		if err != nil {
+			return err
+		}
+		rows := make([]shard.Generation, len(items))
+		for i, it := range items {
+			rows[i] = it.Gen
+		}
+		scores = append(scores, metrics.ExactRows(metrics.ExactMatch(rows, B, seed))...)
+	}
 	if b := c.String("baseline"); b != "" {
 		// The baseline is the first column, as MLE is in the paper's tables.
 		sort.SliceStable(scores, func(i, j int) bool {
