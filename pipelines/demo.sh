@@ -86,9 +86,9 @@ done
 stage "judge: likelihood judge under the larger model, each pair in both orders"
 cpo-judge -q --judge likelihood --judge-model "$OUT/judge" --no-cache -o "$OUT/judgments.parquet" "$OUT/generations"
 
-stage "score: win rates vs the ground truth (95% bootstrap CIs), paired difference to MLE, reverse-KL and NLL"
-cpo-score -q --baseline mle --table-columns alpha --generations "$OUT/generations" --scorer-model "$OUT/judge" \
-  --markdown "$OUT/table.md" --csv "$OUT/table.csv" --plot "$OUT/figure1.png" --title "CPO demo (built-in default)" \
+stage "score: exact answers, win rates vs the ground truth (95% bootstrap CIs), paired difference to MLE, reverse-KL and NLL"
+cpo-score -q --baseline mle --table-columns alpha --generations "$OUT/generations" --scorer-model "$OUT/judge" --exact-match \
+  --markdown "$OUT/table.md" --csv "$OUT/table.csv" --plot "$OUT/figure1.png" --plot-metric exact_match,win_rate,nll \
   -o "$OUT/scores.parquet" "$OUT/judgments.parquet" > /dev/null
 
 stage "done in $(( $(date +%s) - t0 ))s"
