@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -125,7 +123,7 @@ func run(c *cli.Context) error {
 	if c.Int("batch") < 1 {
 		return cliutil.Usagef("--batch %d must be >= 1", c.Int("batch"))
 	}
-	if err := outputIsInput(c.String("out"), c.Args().Slice()); err != nil {
+	if err := cliutil.CheckOutput(c.String("out"), c.Args().Slice()); err != nil {
 		return err
 	}
 	if c.Int("limit") < 0 {
@@ -255,39 +253,6 @@ func benchCmd(c *cli.Context) error {
 		}
 		fmt.Printf("go     %-12s batch %3d  prompt %4d  new %4d  threads %2d  prefill %9.2f ms  decode %8.3f ms/step %7.3f ms/token  %8.2f tok/s decode  %8.2f tok/s overall\n",
 			arg, b, P, N, gemm.Threads(), float64(res.Prefill.Microseconds())/1000, res.DecodeMsPerStep(), res.DecodeMsPerToken(), res.DecodeTokensPerSec(), res.TokensPerSec())
-	}
-	return nil
-}
-
-// outputIsInput refuses an --out that is one of the inputs, or a directory holding one: the
-// output replaces it when complete, so the inputs would be lost.
-func outputIsInput(out string, inputs []string) error {
-	if out == "" || out == "-" {
-		return nil
-	}
-	ao, err := filepath.Abs(out)
-	if err != nil {
-		return nil
-	}
-	so, serr := os.Stat(out)
-	for _, in := range inputs {
-		if in == "-" {
-			continue
-		}
-		ai, err := filepath.Abs(in)
-		if err != nil {
-			continue
-		}
-		same := ai == ao
-		if rel, err := filepath.Rel(ao, ai); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			same = true // the input is the output or lies inside the output directory
-		}
-		if si, err := os.Stat(in); !same && err == nil && serr == nil && os.SameFile(si, so) {
-			same = true
-		}
-		if same {
-			return cliutil.Usagef("--out %s would replace the input %s; write elsewhere", out, in)
-		}
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -130,7 +129,7 @@ func run(c *cli.Context) error {
 	if c.NArg() == 0 && cliutil.IsTerminal(os.Stdin) {
 		return cliutil.Usagef("give generation shards as arguments or on stdin")
 	}
-	if err := outputIsInput(c.String("out"), append(c.Args().Slice(), c.StringSlice("references")...)); err != nil {
+	if err := cliutil.CheckOutput(c.String("out"), append(c.Args().Slice(), c.StringSlice("references")...)); err != nil {
 		return err
 	}
 	ctx, cancel := cliutil.SignalContext()
@@ -241,37 +240,4 @@ func runLikelihood(ctx context.Context, c *cli.Context, items []judge.Item, prog
 		fmt.Fprintf(c.App.ErrWriter, "cpo-judge: %d generations judged by the likelihood of %s (%d verdicts, no calls)\n", len(js), dir, st.Asked)
 	}
 	return js, st, err
-}
-
-// outputIsInput refuses an --out that is one of the inputs, or a directory holding one: the
-// output replaces it when complete, so the inputs would be lost.
-func outputIsInput(out string, inputs []string) error {
-	if out == "" || out == "-" {
-		return nil
-	}
-	ao, err := filepath.Abs(out)
-	if err != nil {
-		return nil
-	}
-	so, serr := os.Stat(out)
-	for _, in := range inputs {
-		if in == "-" {
-			continue
-		}
-		ai, err := filepath.Abs(in)
-		if err != nil {
-			continue
-		}
-		same := ai == ao
-		if rel, err := filepath.Rel(ao, ai); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			same = true // the input is the output or lies inside the output directory
-		}
-		if si, err := os.Stat(in); !same && err == nil && serr == nil && os.SameFile(si, so) {
-			same = true
-		}
-		if same {
-			return cliutil.Usagef("--out %s would replace the input %s; write elsewhere", out, in)
-		}
-	}
-	return nil
 }

@@ -162,6 +162,9 @@ func action(c *cli.Context) error {
 func run(c *cli.Context, o negatives.Options) error {
 	ctx, cancel := cliutil.SignalContext()
 	defer cancel()
+	if err := cliutil.CheckOutput(c.String("out"), c.Args().Slice()); err != nil {
+		return err
+	}
 	args, cleanup, err := shard.SpoolStdin(c.Args().Slice(), os.Stdin)
 	defer cleanup()
 	if err != nil {

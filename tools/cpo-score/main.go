@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -92,7 +91,7 @@ func run(c *cli.Context) error {
 	if exact && len(gens) == 0 {
 		return cliutil.Usagef("--exact-match needs --generations")
 	}
-	if err := outputIsInput(c.String("out"), append(c.Args().Slice(), gens...)); err != nil {
+	if err := cliutil.CheckOutput(c.String("out"), append(c.Args().Slice(), gens...)); err != nil {
 		return err
 	}
 	B, seed := c.Int("bootstrap"), c.Uint64("seed")
@@ -207,7 +206,7 @@ func run(c *cli.Context) error {
 		}
 	}
 	for _, f := range files {
-		if err := writeFileAtomic(f.path, f.data); err != nil {
+		if err := cliutil.WriteFileAtomic(f.path, f.data); err != nil {
 			return err
 		}
 	}
@@ -219,34 +218,6 @@ func run(c *cli.Context) error {
 		if _, err := human.Write(md.Bytes()); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames it into place, so
-// that path holds either its old contents or all of data, never a part.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
 }
@@ -330,37 +301,4 @@ func idsKey(ids []int32) string {
 		fmt.Fprintf(&b, "%d,", id)
 	}
 	return b.String()
-}
-
-// outputIsInput refuses an --out that is one of the inputs, or a directory holding one: the
-// output replaces it when complete, so the inputs would be lost.
-func outputIsInput(out string, inputs []string) error {
-	if out == "" || out == "-" {
-		return nil
-	}
-	ao, err := filepath.Abs(out)
-	if err != nil {
-		return nil
-	}
-	so, serr := os.Stat(out)
-	for _, in := range inputs {
-		if in == "-" {
-			continue
-		}
-		ai, err := filepath.Abs(in)
-		if err != nil {
-			continue
-		}
-		same := ai == ao
-		if rel, err := filepath.Rel(ao, ai); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			same = true // the input is the output or lies inside the output directory
-		}
-		if si, err := os.Stat(in); !same && err == nil && serr == nil && os.SameFile(si, so) {
-			same = true
-		}
-		if same {
-			return cliutil.Usagef("--out %s would replace the input %s; write elsewhere", out, in)
-		}
-	}
-	return nil
 }

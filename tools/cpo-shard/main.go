@@ -59,6 +59,9 @@ Text outputs are readable on a terminal and JSON when piped.`)
 
 // input spools stdin if needed and returns the args, the schema's operations and a cleanup.
 func input(c *cli.Context) ([]string, shard.Ops, func(), error) {
+	if err := cliutil.CheckOutput(c.String("out"), c.Args().Slice()); err != nil {
+		return nil, nil, func() {}, err
+	}
 	args, cleanup, err := shard.SpoolStdin(c.Args().Slice(), os.Stdin)
 	if err != nil {
 		return nil, nil, cleanup, err
@@ -185,6 +188,9 @@ func fromJSONLCmd(c *cli.Context) error {
 	name := "stdin"
 	if c.NArg() > 1 {
 		return cliutil.Usagef("from-jsonl takes at most one file")
+	}
+	if err := cliutil.CheckOutput(c.String("out"), c.Args().Slice()); err != nil {
+		return err
 	}
 	if c.NArg() == 1 && c.Args().First() != "-" {
 		f, err := os.Open(c.Args().First())

@@ -138,7 +138,7 @@ func encode(c *cli.Context) error {
 	if err := flagsFirst(inputs); err != nil {
 		return err
 	}
-	if err := outputIsInput(c.String("out"), inputs); err != nil {
+	if err := cliutil.CheckOutput(c.String("out"), inputs); err != nil {
 		return err
 	}
 	// SIGINT or SIGTERM stops the run; a partly written output is removed.
@@ -433,7 +433,7 @@ func trainCmd() *cli.Command {
 			if err := tok.SaveHF(&buf); err != nil {
 				return err
 			}
-			if err := writeFileAtomic(out, buf.Bytes()); err != nil {
+			if err := cliutil.WriteFileAtomic(out, buf.Bytes()); err != nil {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "cpo-tokenize: wrote %s: %d ids (%d merges)\n", out, tok.VocabSize(), len(tok.Merges()))
@@ -486,72 +486,11 @@ func convertCmd() *cli.Command {
 			if err := tok.SaveHF(&buf); err != nil {
 				return err
 			}
-			if err := writeFileAtomic(out, buf.Bytes()); err != nil {
+			if err := cliutil.WriteFileAtomic(out, buf.Bytes()); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.App.Writer, tok.Fingerprint())
 			return nil
 		},
 	}
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames it into place, so
-// that path holds either its old contents or all of data, never a part.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
-
-// outputIsInput refuses an --out that is one of the inputs, or a directory holding one: the
-// output replaces it when complete, so the inputs would be lost.
-func outputIsInput(out string, inputs []string) error {
-	if out == "" || out == "-" {
-		return nil
-	}
-	ao, err := filepath.Abs(out)
-	if err != nil {
-		return nil
-	}
-	so, serr := os.Stat(out)
-	for _, in := range inputs {
-		if in == "-" || strings.Contains(in, "://") {
-			continue
-		}
-		ai, err := filepath.Abs(in)
-		if err != nil {
-			continue
-		}
-		same := ai == ao
-		if rel, err := filepath.Rel(ao, ai); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			same = true // the input is the output or lies inside the output directory
-		}
-		if si, err := os.Stat(in); !same && err == nil && serr == nil && os.SameFile(si, so) {
-			same = true
-		}
-		if same {
-			return cliutil.Usagef("--out %s would replace the input %s; write elsewhere", out, in)
-		}
-	}
-	return nil
 }

@@ -389,6 +389,9 @@ func runPrecompute(c *cli.Context) error {
 		}
 		tokFP = tok.Fingerprint()
 	}
+	if err := cliutil.CheckOutput(c.String("out"), c.Args().Slice()); err != nil {
+		return err
+	}
 	w, err := shard.NewWriter[shard.Candidates](c.String("out"), os.Stdout, cliutil.ShardOptions(c))
 	if err != nil {
 		return err
