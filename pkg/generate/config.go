@@ -38,6 +38,9 @@ type Config struct {
 	// embedding has more rows than its tokenizer has ids (padded vocabularies), ids without
 	// text are never chosen. Log Q(y|x) is still computed over the model's whole vocabulary.
 	VocabLimit int
+	// BF16Weights records that the model ran with bfloat16 copies of its weight matrices
+	// (model.SetBF16Inference): outputs can differ from float32 decoding in near-ties.
+	BF16Weights bool
 }
 
 // Validate reports an unknown strategy, invalid sampling parameters, a beam width below 1,
@@ -105,7 +108,7 @@ func (c Config) Label() string {
 }
 
 // JSON is the canonical JSON of the configuration: an object with keys in sorted order and
-// only the fields of the strategy (and "vocab_limit" when set):
+// only the fields of the strategy (and "vocab_limit" and "bf16_weights" when set):
 //
 //	{"eos":50256,"max_new_tokens":256,"seed":1,"strategy":"greedy"}
 //	{"eos":..,"max_new_tokens":..,"seed":..,"strategy":"sample","temperature":1,"top_k":50,"top_p":0.7}
@@ -120,6 +123,9 @@ func (c Config) JSON() string {
 	}
 	if c.VocabLimit > 0 {
 		m["vocab_limit"] = c.VocabLimit
+	}
+	if c.BF16Weights {
+		m["bf16_weights"] = true
 	}
 	b, err := json.Marshal(m) // map keys are sorted
 	if err != nil {

@@ -49,6 +49,7 @@ fi
 if has decode; then
   hdr "Greedy decoding of GPT-2 small (random weights), ours beside PyTorch with a KV cache"
   "$BIN/cpo-generate" bench --model gpt2-small
+  "$BIN/cpo-generate" bench --model gpt2-small --bf16
   $py scripts/bench/generate_torch.py --config gpt2-small
 fi
 if has negatives; then

@@ -70,6 +70,7 @@ Example (the paper's evaluation set):
 		&cli.IntFlag{Name: "limit", Usage: "generate for the first N prompts only (0: all; the paper uses 1000)"},
 		&cli.StringFlag{Name: "prompt-too-long", Value: "error", Usage: "what to do with a prompt that leaves no room for --max-new-tokens in the context: error or truncate-left"},
 		&cli.IntFlag{Name: "workers", Usage: "CPU threads (default: all cores)"},
+		&cli.BoolFlag{Name: "bf16", Usage: "decode with bfloat16 copies of the weight matrices (half the memory traffic per token; float32 accumulation; recorded in decoding_config)"},
 		cliutil.QuietFlag,
 	}, cliutil.OutputFlags()...)
 	app.Action = run
@@ -88,6 +89,7 @@ excluded), and the overall tokens/s. Compare with scripts/bench/generate_torch.p
 			&cli.IntFlag{Name: "prompt-len", Value: 64, Usage: "prompt tokens"},
 			&cli.IntFlag{Name: "new-tokens", Value: 64, Usage: "generated tokens per sequence"},
 			&cli.IntFlag{Name: "workers", Usage: "CPU threads (default: all cores)"},
+			&cli.BoolFlag{Name: "bf16", Usage: "decode with bfloat16 copies of the weight matrices (half the memory traffic per token; float32 accumulation; recorded in decoding_config)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per batch size"},
 		},
 		Action: benchCmd,
@@ -153,6 +155,10 @@ func run(c *cli.Context) error {
 	m, err := checkpoint.Load(dir)
 	if err != nil {
 		return err
+	}
+	if c.Bool("bf16") {
+		m.SetBF16Inference(true)
+		cfg.BF16Weights = true
 	}
 	cfg.EOS = tok.EOS()
 	if cfg.EOS < 0 {
@@ -233,6 +239,10 @@ func benchCmd(c *cli.Context) error {
 		if m, _, err = checkpoint.Resolve(c.Context, arg); err != nil {
 			return err
 		}
+	}
+	if c.Bool("bf16") {
+		m.SetBF16Inference(true)
+		arg += "(bf16)"
 	}
 	P, N := c.Int("prompt-len"), c.Int("new-tokens")
 	if P < 1 || N < 2 || P+N > m.Config.MaxSeqLen {
