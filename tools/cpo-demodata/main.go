@@ -78,6 +78,10 @@ func writeAtomic(path string, fill func(*bufio.Writer) error) error {
 		f.Close()
 		return err
 	}
+	if err := f.Chmod(0o644); err != nil { // CreateTemp makes it 0600
+		f.Close()
+		return err
+	}
 	if err := f.Close(); err != nil {
 		return err
 	}
