@@ -66,6 +66,8 @@ GENS := $(foreach m,$(EVAL_MODELS),$(foreach d,$(DECODINGS),$(OUT)/gen/$(m).$(d)
 
 .PHONY: all tokenize mle negatives train ensembles generate judge score
 .DELETE_ON_ERROR:
+# Keep every intermediate shard (negatives before ranking, ...) for inspection and reruns.
+.SECONDARY:
 all: score
 
 # ---- data -------------------------------------------------------------------------------------
