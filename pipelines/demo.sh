@@ -73,6 +73,9 @@ for obj in cpo cpo-rank; do
 done
 cp -r "$OUT/mle" "$OUT/models/mle.tmp" && rm -rf "$OUT/models/mle" && mv "$OUT/models/mle.tmp" "$OUT/models/mle"
 
+stage "training curves: loss, rewards/accuracies, margins → $OUT/curves/"
+cpo-train plot --out "$OUT/curves" "$OUT/mle.metrics.jsonl" "$OUT/mixn.metrics.jsonl" "$OUT/mixnr.metrics.jsonl" >&2
+
 stage "generate: greedy and top-k 50 sampling for $N_TEST test prompts, every model"
 rm -rf "$OUT/generations"; mkdir -p "$OUT/generations"
 for m in "$OUT"/models/*/; do
@@ -93,5 +96,5 @@ cpo-score -q --baseline mle --table-columns alpha --generations "$OUT/generation
 
 stage "done in $(( $(date +%s) - t0 ))s"
 echo
-echo "Tables (also $OUT/table.md, $OUT/table.csv; plot $OUT/figure1.png):"
+echo "Tables (also $OUT/table.md, $OUT/table.csv; plot $OUT/figure1.png; training curves $OUT/curves/):"
 cat "$OUT/table.md"
