@@ -116,6 +116,7 @@ func readColumn(cc parquet.ColumnChunk, p colPlan, rows reflect.Value, n int) er
 		// make us allocate gigabytes up front (append grows it past the bound if needed).
 		buf = make([]int32, 0, min(max(cc.NumValues(), 0), 1<<22))
 	}
+	empty := 0
 	for {
 		page, err := pages.ReadPage()
 		if err == io.EOF {
@@ -123,6 +124,16 @@ func readColumn(cc parquet.ColumnChunk, p colPlan, rows reflect.Value, n int) er
 		}
 		if err != nil {
 			return err
+		}
+		// A corrupt page header can describe pages that hold nothing and never advance the
+		// reader; a valid writer never emits more than a handful of empty pages in a row.
+		if page.NumValues() == 0 {
+			if empty++; empty > 64 {
+				parquet.Release(page)
+				return fmt.Errorf("corrupt column chunk: endless empty pages")
+			}
+		} else {
+			empty = 0
 		}
 		data := page.Data()
 		switch p.kind {

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -128,6 +129,12 @@ func Open(name string, stdin io.Reader) (*File, error) {
 	if st.Size() == 0 {
 		f.Close()
 		return nil, fmt.Errorf("%s: empty input, expected a Parquet shard", displayName(name))
+	}
+	// parquet-go allocates the footer length the file claims before reading it; check the claim
+	// against the file's size first, so a corrupt 17-byte file cannot ask for gigabytes.
+	if err := checkFooter(f, st.Size()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a readable Parquet file (truncated or corrupt?): %w", displayName(name), err)
 	}
 	pf, err := parquet.OpenFile(f, st.Size(), parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true))
 	if err != nil {
@@ -468,4 +475,26 @@ func CountRows(args []string) (int64, error) {
 		f.Close()
 	}
 	return n, nil
+}
+
+// checkFooter verifies the Parquet trailer: the file ends in a 4-byte footer length and "PAR1",
+// starts with "PAR1", and the footer fits between them.
+func checkFooter(r io.ReaderAt, size int64) error {
+	if size < 12 {
+		return fmt.Errorf("%d bytes is too short for a Parquet file", size)
+	}
+	var head, tail [8]byte
+	if _, err := r.ReadAt(head[:4], 0); err != nil {
+		return err
+	}
+	if _, err := r.ReadAt(tail[:], size-8); err != nil {
+		return err
+	}
+	if string(head[:4]) != "PAR1" || string(tail[4:]) != "PAR1" {
+		return errors.New("no PAR1 magic at both ends")
+	}
+	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-12 {
+		return fmt.Errorf("footer of %d bytes claimed in a file of %d bytes", n, size)
+	}
+	return nil
 }

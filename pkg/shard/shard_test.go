@@ -375,3 +375,11 @@ func TestOutputModesAndStdinNames(t *testing.T) {
 	_, err = ReadAll[Candidates](args, nil)
 	expectErr(t, err, "stdin: expected a candidates shard")
 }
+
+// A 17-byte file claiming a 1.3 GB footer is refused before anything is allocated.
+func TestHugeFooterClaim(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "tiny.parquet")
+	os.WriteFile(p, []byte("PAR110\x15D\x15V\x15\x81\x84PAR1"), 0o644)
+	_, err := ReadAll[Example]([]string{p}, nil)
+	expectErr(t, err, "tiny.parquet", "footer of", "claimed")
+}
