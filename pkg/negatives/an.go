@@ -87,14 +87,14 @@ func (g *generator) autoregressive(rows []job, st *Stats) ([][][]int32, error) {
 	m := o.Model
 	out := make([][][]int32, len(rows))
 	next := make([]int, len(rows)) // next sample number per row
-	var todo []*anSeq
+	var pending []*anSeq
 	want := func(i, n int) {
 		ex := &rows[i].ex
 		maxNew := min(o.AN.MaxNewTokens, m.Config.MaxSeqLen-len(ex.PromptIDs))
 		for range n {
 			s := next[i]
 			next[i]++
-			todo = append(todo, &anSeq{row: i, sample: s, prompt: ex.PromptIDs, maxNew: maxNew, rng: anRNG(rows[i].seed, s)})
+			pending = append(pending, &anSeq{row: i, sample: s, prompt: ex.PromptIDs, maxNew: maxNew, rng: anRNG(rows[i].seed, s)})
 		}
 	}
 	for i := range rows {
@@ -110,12 +110,12 @@ func (g *generator) autoregressive(rows []job, st *Stats) ([][][]int32, error) {
 	}
 	redraws := make([]int, len(rows))
 	var smp generate.Sampler
-	for len(todo) > 0 {
-		if err := g.decode(todo, &smp); err != nil {
+	for len(pending) > 0 {
+		if err := g.decode(pending, &smp); err != nil {
 			return nil, err
 		}
 		var again []int
-		for _, q := range todo {
+		for _, q := range pending {
 			resp := rows[q.row].ex.ResponseIDs
 			if !slices.Equal(q.ids, resp) {
 				out[q.row] = append(out[q.row], q.ids)
@@ -129,7 +129,7 @@ func (g *generator) autoregressive(rows []job, st *Stats) ([][][]int32, error) {
 			st.Redraws[AN]++
 			again = append(again, q.row)
 		}
-		todo = todo[:0]
+		pending = pending[:0]
 		for _, i := range again {
 			want(i, 1)
 		}
