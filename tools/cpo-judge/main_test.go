@@ -14,7 +14,6 @@ import (
 
 	"github.com/cpo-toolchain/cpo/pkg/checkpoint"
 	"github.com/cpo-toolchain/cpo/pkg/cliutil"
-	"github.com/cpo-toolchain/cpo/pkg/hub"
 	"github.com/cpo-toolchain/cpo/pkg/hub/hubtest"
 	"github.com/cpo-toolchain/cpo/pkg/model"
 	"github.com/cpo-toolchain/cpo/pkg/safetensors"
@@ -73,12 +72,7 @@ func hubModel(t *testing.T) (gens string) {
 	}
 	h := hubtest.New(t)
 	h.AddDir(t, "org/judge", ckpt)
-	t.Setenv(hub.EnvHome, t.TempDir())
-	t.Setenv(hub.EnvCache, filepath.Join(dir, "hub"))
-	t.Setenv(hub.EnvEndpoint, h.Hub.URL)
-	t.Setenv(hub.EnvToken, "")
-	t.Setenv(hub.EnvOffline, "")
-	t.Setenv("TRANSFORMERS_OFFLINE", "")
+	h.Use(t, filepath.Join(dir, "hub"))
 	gens = filepath.Join(dir, "gen.parquet")
 	w, err := shard.NewWriter[shard.Generation](gens, nil, shard.Options{})
 	if err != nil {

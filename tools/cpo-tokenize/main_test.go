@@ -139,12 +139,7 @@ func TestEncodeHubURI(t *testing.T) {
 	os.WriteFile(local, []byte(rows.String()), 0o644)
 	h := hubtest.New(t)
 	h.AddDataset("databricks/databricks-dolly-15k", false, map[string][]byte{"databricks-dolly-15k.jsonl": []byte(rows.String())})
-	t.Setenv(hub.EnvHome, t.TempDir())
-	t.Setenv(hub.EnvCache, filepath.Join(dir, "hub"))
-	t.Setenv(hub.EnvEndpoint, h.Hub.URL)
-	t.Setenv(hub.EnvToken, "")
-	t.Setenv(hub.EnvOffline, "")
-	t.Setenv("TRANSFORMERS_OFFLINE", "")
+	h.Use(t, filepath.Join(dir, "hub"))
 
 	encode := func(in string) []shard.Example {
 		t.Helper()

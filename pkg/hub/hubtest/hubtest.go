@@ -141,6 +141,19 @@ func (h *Server) Requests() []string {
 }
 
 // Client returns a hub client for this server with the given cache directory, and the
+// Use points the environment of test t at this fake hub, as a tool run would see it: the hub
+// cache is cache, HF_HOME a fresh directory, and no token, offline mode or transformers
+// setting leaks in from the machine. t.Setenv restores everything when the test ends.
+func (h *Server) Use(t testing.TB, cache string) {
+	t.Helper()
+	t.Setenv(hub.EnvHome, t.TempDir())
+	t.Setenv(hub.EnvCache, cache)
+	t.Setenv(hub.EnvEndpoint, h.Hub.URL)
+	t.Setenv(hub.EnvToken, "")
+	t.Setenv(hub.EnvOffline, "")
+	t.Setenv("TRANSFORMERS_OFFLINE", "")
+}
+
 // buffer that receives its progress reports.
 func (h *Server) Client(cache string) (*hub.Client, *bytes.Buffer) {
 	var prog bytes.Buffer
