@@ -16,7 +16,7 @@ func TestRunRefusesUnwritableOutputsBeforeTraining(t *testing.T) {
 	if err := os.MkdirAll(notCkpt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(notCkpt, "todo.txt"), []byte("x"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(notCkpt, "notes.txt"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	file := filepath.Join(dir, "file")
@@ -39,7 +39,7 @@ func TestRunRefusesUnwritableOutputsBeforeTraining(t *testing.T) {
 			t.Errorf("out %s: trained %d steps before refusing", c.out, tr.Step())
 		}
 	}
-	if _, err := os.Stat(filepath.Join(notCkpt, "todo.txt")); err != nil {
+	if _, err := os.Stat(filepath.Join(notCkpt, "notes.txt")); err != nil {
 		t.Errorf("the directory's file is gone: %v", err)
 	}
 }
