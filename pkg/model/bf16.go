@@ -1,22 +1,30 @@
 package model
 
-import "github.com/cpo-toolchain/cpo/pkg/gemm"
+import (
+	"fmt"
 
-// bf16Layer holds bfloat16 copies of one block's matrices, in the float32 layouts.
+	"github.com/cpo-toolchain/cpo/pkg/gemm"
+)
+
+// bf16Layer holds bfloat16 copies of one block's matrices, each packed as the right-hand
+// side op(W) (IC×OC) of its product (gemm.PackedBF16: column panels read once per step).
 type bf16Layer struct {
-	wqkv, wo, wfc, wproj []uint16
+	wqkv, wo, wfc, wproj *gemm.PackedBF16
 }
 
 // bf16Mats are the bfloat16 copies used by inference after SetBF16Inference(true).
 type bf16Mats struct {
 	layers []bf16Layer
-	head   []uint16 // (V, C)
+	head   *gemm.PackedBF16 // op = headᵀ: C×V
 }
 
-func toBF16(w []float32) []uint16 {
-	b := make([]uint16, len(w))
-	parallelFor(len(w), 1<<16, func(lo, hi int) { gemm.BF16FromFloat32(b[lo:hi], w[lo:hi]) })
-	return b
+// packBF16 rounds weight w of a product from IC to OC channels (stored (OC, IC) when outIn,
+// else (IC, OC), as mm takes it) to bfloat16 and packs it.
+func packBF16(w []float32, IC, OC int, outIn bool) *gemm.PackedBF16 {
+	if outIn {
+		return gemm.PackBF16(true, IC, OC, w, IC)
+	}
+	return gemm.PackBF16(false, IC, OC, w, OC)
 }
 
 // SetBF16Inference with on rounds every weight matrix (the four projections of each
@@ -32,10 +40,24 @@ func (m *Model) SetBF16Inference(on bool) {
 		m.bf = nil
 		return
 	}
-	bf := &bf16Mats{layers: make([]bf16Layer, len(m.w.layers)), head: toBF16(m.w.head)}
+	c := m.Config
+	C, F := c.DModel, c.DFF
+	a := m.attn()
+	Q, O := a.qkvDim(), a.outDim()
+	llama := c.Arch == ArchLlama
+	fc := F
+	if llama {
+		fc = 2 * F // gate and up, one product
+	}
+	bf := &bf16Mats{layers: make([]bf16Layer, len(m.w.layers)), head: packBF16(m.w.head, C, c.VocabSize, true)}
 	for l := range m.w.layers {
 		lw := &m.w.layers[l]
-		bf.layers[l] = bf16Layer{wqkv: toBF16(lw.wqkv), wo: toBF16(lw.wo), wfc: toBF16(lw.wfc), wproj: toBF16(lw.wproj)}
+		bf.layers[l] = bf16Layer{
+			wqkv:  packBF16(lw.wqkv, C, Q, llama),
+			wo:    packBF16(lw.wo, O, C, llama),
+			wfc:   packBF16(lw.wfc, C, fc, llama),
+			wproj: packBF16(lw.wproj, F, C, llama),
+		}
 	}
 	m.bf = bf
 }
@@ -44,8 +66,8 @@ func (m *Model) SetBF16Inference(on bool) {
 func (m *Model) BF16Inference() bool { return m.bf != nil }
 
 // mm is matmulForward (see there) with the weight in float32 (wb nil) or, for
-// inference with SetBF16Inference, its bfloat16 copy wb.
-func mm(out, inp, w []float32, wb []uint16, bias []float32, N, IC, OC int, outIn, accumulate bool) {
+// inference with SetBF16Inference, its packed bfloat16 copy wb (op(W), IC×OC).
+func mm(out, inp, w []float32, wb *gemm.PackedBF16, bias []float32, N, IC, OC int, outIn, accumulate bool) {
 	if wb == nil {
 		matmulForward(out, inp, w, bias, N, IC, OC, outIn, accumulate)
 		return
@@ -57,10 +79,18 @@ func mm(out, inp, w []float32, wb []uint16, bias []float32, N, IC, OC int, outIn
 	if accumulate {
 		beta = 1
 	}
-	if outIn {
-		gemm.SgemmBF16(false, true, N, OC, IC, 1, inp, IC, wb, IC, beta, out, OC)
-	} else {
-		gemm.SgemmBF16(false, false, N, OC, IC, 1, inp, IC, wb, OC, beta, out, OC)
+	if wb.K != IC || wb.N != OC {
+		panic(fmt.Sprintf("model: packed bfloat16 weight is %d×%d, product wants %d×%d", wb.K, wb.N, IC, OC))
 	}
+	gemm.SgemmPackedBF16(N, 1, inp, IC, wb, beta, out, OC)
 	addBias(out, bias, N, OC)
+}
+
+// headBF16 is the packed bfloat16 lm head for an inference pass (train false) after
+// SetBF16Inference, else nil.
+func (m *Model) headBF16(train bool) *gemm.PackedBF16 {
+	if train || m.bf == nil {
+		return nil
+	}
+	return m.bf.head
 }

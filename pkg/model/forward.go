@@ -195,15 +195,6 @@ func growInt32(s []int32, n int) []int32 {
 	return s[:n]
 }
 
-// headBF16 is the bfloat16 lm head for an inference pass (train false) after
-// SetBF16Inference, else nil.
-func (m *Model) headBF16(train bool) []uint16 {
-	if train || m.bf == nil {
-		return nil
-	}
-	return m.bf.head
-}
-
 func (m *Model) attn() attnShape {
 	return attnShape{m.Config.NHead, m.Config.NKVHead, m.Config.HeadDim()}
 }

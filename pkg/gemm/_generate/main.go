@@ -46,6 +46,7 @@ func main() {
 	genDot4x4(&sb)
 	genPackCopy(&sb)
 	genBF16(&sb)
+	genPackedBF16(&sb)
 	os.Stdout.WriteString(sb.String())
 }
 
@@ -683,4 +684,77 @@ func genBF16(sb *strings.Builder) {
 	}
 	p("VZEROUPPER")
 	p("RET")
+}
+
+// genPackedBF16 writes bf16PanelR1..bf16PanelR8: the product of R rows of A (float32, row i at
+// a+i*lda floats) with one panel of a PackedBF16 matrix (k rows of 32 bfloat16 columns, 64
+// bytes a row, dword d holding column d in its low half and column 16+d in its high half):
+//
+//	out[32*i+j] = Σ_{p<k} a[i*lda+p] * float32(panel[p][j])     (i < R, j < 32)
+//
+// The panel streams once, sequentially (one cache line per p); the accumulators stay in
+// Z8..Z23 (two per row), broadcasts of A in Z24..Z30, the high-half mask in Z31.
+func genPackedBF16(sb *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(sb, "\t"+format+"\n", args...) }
+	// row i of A, addressed from AX with R8 = lda bytes, R9 = 3*lda, R10 = 5*lda, R11 = 7*lda.
+	rowAddr := []string{"(AX)", "(AX)(R8*1)", "(AX)(R8*2)", "(AX)(R9*1)", "(AX)(R8*4)", "(AX)(R10*1)", "(AX)(R9*2)", "(AX)(R11*1)"}
+	for R := 1; R <= 8; R++ {
+		name := fmt.Sprintf("bf16PanelR%d", R)
+		fmt.Fprintf(sb, "\n// func %s(k int, a *float32, lda int, b *uint16, out *float32)\n", name)
+		fmt.Fprintf(sb, "TEXT ·%s(SB), NOSPLIT, $0-40\n", name)
+		p("MOVQ k+0(FP), CX")
+		p("MOVQ a+8(FP), AX")
+		p("MOVQ lda+16(FP), R8")
+		p("SHLQ $2, R8")
+		if R > 3 {
+			p("LEAQ (R8)(R8*2), R9")
+		}
+		if R > 5 {
+			p("LEAQ (R8)(R8*4), R10")
+		}
+		if R > 7 {
+			p("LEAQ (R9)(R8*4), R11")
+		}
+		p("MOVQ b+24(FP), BX")
+		p("MOVQ out+32(FP), DX")
+		p("MOVL $0xffff0000, SI")
+		p("VPBROADCASTD SI, Z31")
+		for z := 8; z < 8+2*R; z++ {
+			p("VPXORD Z%d, Z%d, Z%d", z, z, z)
+		}
+		// step converts the panel row at off(BX) into raw, lo, hi and adds its products.
+		step := func(off int, raw, lo, hi int) {
+			p("VMOVDQU32 %d(BX), Z%d", off, raw)
+			p("VPSLLD $16, Z%d, Z%d", raw, lo)
+			p("VPANDD Z31, Z%d, Z%d", raw, hi)
+			for i := 0; i < R; i++ {
+				bc := 24 + i%7
+				p("VBROADCASTSS %d%s, Z%d", off/16, rowAddr[i], bc)
+				p("VFMADD231PS Z%d, Z%d, Z%d", lo, bc, 8+2*i)
+				p("VFMADD231PS Z%d, Z%d, Z%d", hi, bc, 9+2*i)
+			}
+		}
+		fmt.Fprintf(sb, "loop2_%s:\n", name)
+		p("CMPQ CX, $2")
+		p("JL tail_%s", name)
+		p("PREFETCHT0 512(BX)")
+		p("PREFETCHT0 576(BX)")
+		step(0, 0, 1, 2)
+		step(64, 3, 4, 5)
+		p("ADDQ $128, BX")
+		p("ADDQ $8, AX")
+		p("SUBQ $2, CX")
+		p("JMP loop2_%s", name)
+		fmt.Fprintf(sb, "tail_%s:\n", name)
+		p("TESTQ CX, CX")
+		p("JE done_%s", name)
+		step(0, 0, 1, 2)
+		fmt.Fprintf(sb, "done_%s:\n", name)
+		for i := 0; i < R; i++ {
+			p("VMOVUPS Z%d, %d(DX)", 8+2*i, 128*i)
+			p("VMOVUPS Z%d, %d(DX)", 9+2*i, 128*i+64)
+		}
+		p("VZEROUPPER")
+		p("RET")
+	}
 }

@@ -1,0 +1,217 @@
+package gemm
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/cpo-toolchain/cpo/pkg/parallel"
+)
+
+// PackedBF16 is a K×N matrix op(B) in bfloat16, laid out for products with few rows of A
+// (decoding): column panels of PanelWidth columns, each panel K rows of 64 bytes stored one
+// after the other, so that a product streams every panel once, sequentially. Within a panel
+// row, 32-bit word d holds column d in its low half and column 16+d in its high half (both
+// widen to float32 with one shift or one mask). The last panel is padded with zero columns.
+//
+// Element (p, j) of op(B), with q = j/32 and r = j%32, is
+//
+//	data[q*K*32 + p*32 + 2*(r%16) + r/16]
+type PackedBF16 struct {
+	K, N int      // op(B) is K×N
+	data []uint16 // ceil(N/32) panels of K×32, 64-byte aligned
+}
+
+// PanelWidth is the number of columns of op(B) in one panel of a PackedBF16.
+const PanelWidth = 32
+
+// PackBF16 rounds op(B) (K×N; B stored K×N with ldb ≥ N, or with transB N×K with ldb ≥ K) to
+// bfloat16 (nearest, ties to even, as BF16FromFloat32) and packs it.
+func PackBF16(transB bool, k, n int, b []float32, ldb int) *PackedBF16 {
+	if k < 0 || n < 0 {
+		panic(fmt.Sprintf("gemm: PackBF16 with k=%d n=%d", k, n))
+	}
+	need := 0
+	if k > 0 && n > 0 {
+		if transB {
+			if ldb < max(1, k) {
+				panic(fmt.Sprintf("gemm: PackBF16 ldb=%d < k=%d", ldb, k))
+			}
+			need = (n-1)*ldb + k
+		} else {
+			if ldb < max(1, n) {
+				panic(fmt.Sprintf("gemm: PackBF16 ldb=%d < n=%d", ldb, n))
+			}
+			need = (k-1)*ldb + n
+		}
+	}
+	if len(b) < need {
+		panic(fmt.Sprintf("gemm: PackBF16 len(b)=%d < %d", len(b), need))
+	}
+	pb := newPackedBF16(k, n)
+	np := pb.panels()
+	parallel.For(np, 0, func(lo, hi int) {
+		var row [PanelWidth]float32
+		var rb [PanelWidth]uint16
+		for q := lo; q < hi; q++ {
+			j0 := q * PanelWidth
+			w := min(PanelWidth, n-j0)
+			dst := pb.panel(q)
+			for p := 0; p < k; p++ {
+				clear(row[w:])
+				if transB {
+					for j := 0; j < w; j++ {
+						row[j] = b[(j0+j)*ldb+p]
+					}
+				} else {
+					copy(row[:w], b[p*ldb+j0:p*ldb+j0+w])
+				}
+				BF16FromFloat32(rb[:], row[:])
+				d := dst[p*PanelWidth : (p+1)*PanelWidth]
+				for r := 0; r < 16; r++ {
+					d[2*r], d[2*r+1] = rb[r], rb[16+r]
+				}
+			}
+		}
+	})
+	return pb
+}
+
+// newPackedBF16 allocates a zeroed K×N packed matrix.
+func newPackedBF16(k, n int) *PackedBF16 {
+	np := (n + PanelWidth - 1) / PanelWidth
+	size := np * k * PanelWidth
+	raw := make([]uint16, size+32)
+	off := 0
+	if size > 0 {
+		off = int(uintptr(unsafe.Pointer(&raw[0]))&63) / 2
+		if off != 0 {
+			off = 32 - off
+		}
+	}
+	return &PackedBF16{K: k, N: n, data: raw[off : off+size]}
+}
+
+func (pb *PackedBF16) panels() int { return (pb.N + PanelWidth - 1) / PanelWidth }
+
+func (pb *PackedBF16) panel(q int) []uint16 {
+	s := pb.K * PanelWidth
+	return pb.data[q*s : (q+1)*s]
+}
+
+// At returns element (p, j) of op(B), widened to float32.
+func (pb *PackedBF16) At(p, j int) float32 {
+	if p < 0 || p >= pb.K || j < 0 || j >= pb.N {
+		panic(fmt.Sprintf("gemm: PackedBF16.At(%d, %d) outside %d×%d", p, j, pb.K, pb.N))
+	}
+	r := j % PanelWidth
+	return bf16ToF32(pb.data[(j/PanelWidth)*pb.K*PanelWidth+p*PanelWidth+2*(r%16)+r/16])
+}
+
+// Bytes is the memory the packed data takes.
+func (pb *PackedBF16) Bytes() int { return 2 * len(pb.data) }
+
+// widen writes columns [j0, j0+w) of op(B) (j0 a multiple of PanelWidth) as float32 into
+// dst, row-major K×w (row stride w).
+func (pb *PackedBF16) widen(dst []float32, j0, w int) {
+	for q := j0 / PanelWidth; q*PanelWidth < j0+w; q++ {
+		src := pb.panel(q)
+		c0 := q*PanelWidth - j0
+		cw := min(PanelWidth, j0+w-q*PanelWidth)
+		for p := 0; p < pb.K; p++ {
+			s := src[p*PanelWidth : (p+1)*PanelWidth]
+			d := dst[p*w+c0 : p*w+c0+cw]
+			for r := range d {
+				d[r] = bf16ToF32(s[2*(r%16)+r/16])
+			}
+		}
+	}
+}
+
+// panelRowsGo is the plain Go panel kernel (the reference of the assembly ones):
+// out[32*i+j] = Σ_{p<k} a[i*lda+p] * float32(panel[p][j]) for i < rows, j < 32.
+func panelRowsGo(rows, k int, a []float32, lda int, panel []uint16, out []float32) {
+	for i := 0; i < rows; i++ {
+		var acc [PanelWidth]float32
+		ar := a[i*lda : i*lda+k]
+		for p, av := range ar {
+			s := panel[p*PanelWidth : (p+1)*PanelWidth]
+			for r := 0; r < 16; r++ {
+				acc[r] += av * bf16ToF32(s[2*r])
+				acc[16+r] += av * bf16ToF32(s[2*r+1])
+			}
+		}
+		copy(out[PanelWidth*i:], acc[:])
+	}
+}
+
+// maxPanelRows is the most rows of A that SgemmPackedBF16 multiplies panel by panel (B read
+// from memory once, each panel reused from cache by every group of up to 8 rows); more rows
+// widen blocks of panels to float32 and run the blocked Sgemm.
+const maxPanelRows = 32
+
+// SgemmPackedBF16 computes C = alpha*A*op(B) + beta*C with A row-major m×K (lda ≥ K), op(B)
+// packed (K×N) and C row-major m×N (ldc ≥ N); products are accumulated in float32. C is not
+// read when beta is zero. For m ≤ 32 (decoding) every panel of B is read once from memory,
+// the panels split between the threads (Threads()).
+func SgemmPackedBF16(m int, alpha float32, a []float32, lda int, pb *PackedBF16, beta float32, c []float32, ldc int) {
+	n, k := pb.N, pb.K
+	checkArgs(false, false, m, n, k, len(a), lda, len(pb.data), n, len(c), ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if beta == 0 {
+		beta = 0
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	kern := impl.Load()
+	threads := Threads()
+	if m > maxPanelRows {
+		nb := min(n, bf16Block)
+		bf := getBuffer(nb * k)
+		defer putBuffer(bf)
+		for j0 := 0; j0 < n; j0 += nb {
+			cols := min(nb, n-j0)
+			pb.widen(bf.f, j0, cols)
+			sgemm(kern, threads, false, false, m, cols, k, alpha, a, lda, bf.f, cols, beta, c[j0:], ldc)
+		}
+		return
+	}
+	np := pb.panels()
+	asm := panelAsm(kern)
+	workers := 1
+	if n*k >= 2*gemvParallel {
+		workers = threads
+	}
+	parallel.For(np, workers, func(lo, hi int) {
+		var out [8 * PanelWidth]float32
+		for q := lo; q < hi; q++ {
+			panel := pb.panel(q)
+			j0 := q * PanelWidth
+			w := min(PanelWidth, n-j0)
+			for i0 := 0; i0 < m; i0 += 8 {
+				rows := min(8, m-i0)
+				if asm != nil {
+					asm[rows](k, &a[i0*lda], lda, &panel[0], &out[0])
+				} else {
+					panelRowsGo(rows, k, a[i0*lda:], lda, panel, out[:])
+				}
+				for i := 0; i < rows; i++ {
+					cr := c[(i0+i)*ldc+j0 : (i0+i)*ldc+j0+w]
+					o := out[PanelWidth*i : PanelWidth*i+w]
+					if beta == 0 {
+						for j, v := range o {
+							cr[j] = alpha * v
+						}
+					} else {
+						for j, v := range o {
+							cr[j] = alpha*v + beta*cr[j]
+						}
+					}
+				}
+			}
+		}
+	})
+}
