@@ -110,23 +110,6 @@ func (pb *PackedBF16) At(p, j int) float32 {
 // Bytes is the memory the packed data takes.
 func (pb *PackedBF16) Bytes() int { return 2 * len(pb.data) }
 
-// widen writes columns [j0, j0+w) of op(B) (j0 a multiple of PanelWidth) as float32 into
-// dst, row-major K×w (row stride w).
-func (pb *PackedBF16) widen(dst []float32, j0, w int) {
-	for q := j0 / PanelWidth; q*PanelWidth < j0+w; q++ {
-		src := pb.panel(q)
-		c0 := q*PanelWidth - j0
-		cw := min(PanelWidth, j0+w-q*PanelWidth)
-		for p := 0; p < pb.K; p++ {
-			s := src[p*PanelWidth : (p+1)*PanelWidth]
-			d := dst[p*w+c0 : p*w+c0+cw]
-			for r := range d {
-				d[r] = bf16ToF32(s[2*(r%16)+r/16])
-			}
-		}
-	}
-}
-
 // panelRowsGo is the plain Go panel kernel (the reference of the assembly ones):
 // out[32*i+j] = Σ_{p<k} a[i*lda+p] * float32(panel[p][j]) for i < rows, j < 32.
 func panelRowsGo(rows, k int, a []float32, lda int, panel []uint16, out []float32) {
@@ -144,15 +127,16 @@ func panelRowsGo(rows, k int, a []float32, lda int, panel []uint16, out []float3
 	}
 }
 
-// maxPanelRows is the most rows of A that SgemmPackedBF16 multiplies panel by panel (B read
-// from memory once, each panel reused from cache by every group of up to 8 rows); more rows
-// widen blocks of panels to float32 and run the blocked Sgemm.
-const maxPanelRows = 32
+// panelRowBlock is the most rows of A that SgemmPackedBF16 runs through all the panels at
+// once: every panel of B is read from memory once per block of rows (once in all for
+// decoding) and reused from cache by each group of up to 8 rows; the block of A (at most
+// 64×K floats) stays in the L2 cache while the panels stream past.
+const panelRowBlock = 64
 
 // SgemmPackedBF16 computes C = alpha*A*op(B) + beta*C with A row-major m×K (lda ≥ K), op(B)
 // packed (K×N) and C row-major m×N (ldc ≥ N); products are accumulated in float32. C is not
-// read when beta is zero. For m ≤ 32 (decoding) every panel of B is read once from memory,
-// the panels split between the threads (Threads()).
+// read when beta is zero. The panels of B are split between the threads (Threads()); each
+// panel is read from memory once per block of 64 rows of A.
 func SgemmPackedBF16(m int, alpha float32, a []float32, lda int, pb *PackedBF16, beta float32, c []float32, ldc int) {
 	n, k := pb.N, pb.K
 	checkArgs(false, false, m, n, k, len(a), lda, len(pb.data), n, len(c), ldc)
@@ -166,52 +150,42 @@ func SgemmPackedBF16(m int, alpha float32, a []float32, lda int, pb *PackedBF16,
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	kern := impl.Load()
-	threads := Threads()
-	if m > maxPanelRows {
-		nb := min(n, bf16Block)
-		bf := getBuffer(nb * k)
-		defer putBuffer(bf)
-		for j0 := 0; j0 < n; j0 += nb {
-			cols := min(nb, n-j0)
-			pb.widen(bf.f, j0, cols)
-			sgemm(kern, threads, false, false, m, cols, k, alpha, a, lda, bf.f, cols, beta, c[j0:], ldc)
-		}
-		return
+	asm := panelAsm(impl.Load())
+	workers := 1
+	if m*n*k >= 2*gemvParallel {
+		workers = Threads()
 	}
 	np := pb.panels()
-	asm := panelAsm(kern)
-	workers := 1
-	if n*k >= 2*gemvParallel {
-		workers = threads
-	}
-	parallel.For(np, workers, func(lo, hi int) {
-		var out [8 * PanelWidth]float32
-		for q := lo; q < hi; q++ {
-			panel := pb.panel(q)
-			j0 := q * PanelWidth
-			w := min(PanelWidth, n-j0)
-			for i0 := 0; i0 < m; i0 += 8 {
-				rows := min(8, m-i0)
-				if asm != nil {
-					asm[rows](k, &a[i0*lda], lda, &panel[0], &out[0])
-				} else {
-					panelRowsGo(rows, k, a[i0*lda:], lda, panel, out[:])
-				}
-				for i := 0; i < rows; i++ {
-					cr := c[(i0+i)*ldc+j0 : (i0+i)*ldc+j0+w]
-					o := out[PanelWidth*i : PanelWidth*i+w]
-					if beta == 0 {
-						for j, v := range o {
-							cr[j] = alpha * v
-						}
+	for r0 := 0; r0 < m; r0 += panelRowBlock {
+		r1 := min(m, r0+panelRowBlock)
+		parallel.For(np, workers, func(lo, hi int) {
+			var out [8 * PanelWidth]float32
+			for q := lo; q < hi; q++ {
+				panel := pb.panel(q)
+				j0 := q * PanelWidth
+				w := min(PanelWidth, n-j0)
+				for i0 := r0; i0 < r1; i0 += 8 {
+					rows := min(8, r1-i0)
+					if asm != nil {
+						asm[rows](k, &a[i0*lda], lda, &panel[0], &out[0])
 					} else {
-						for j, v := range o {
-							cr[j] = alpha*v + beta*cr[j]
+						panelRowsGo(rows, k, a[i0*lda:], lda, panel, out[:])
+					}
+					for i := 0; i < rows; i++ {
+						cr := c[(i0+i)*ldc+j0 : (i0+i)*ldc+j0+w]
+						o := out[PanelWidth*i : PanelWidth*i+w]
+						if beta == 0 {
+							for j, v := range o {
+								cr[j] = alpha * v
+							}
+						} else {
+							for j, v := range o {
+								cr[j] = alpha*v + beta*cr[j]
+							}
 						}
 					}
 				}
 			}
-		}
-	})
+		})
+	}
 }

@@ -30,7 +30,7 @@ func packBF16(w []float32, IC, OC int, outIn bool) *gemm.PackedBF16 {
 // SetBF16Inference with on rounds every weight matrix (the four projections of each
 // block and the lm head; embeddings, norms and biases stay float32) to bfloat16 once, and
 // from then on the inference paths (Extend, Logits, Hidden) multiply by these copies with
-// float32 accumulation (gemm.SgemmBF16): decoding reads half the bytes per token, which is
+// float32 accumulation (gemm.SgemmPackedBF16): decoding reads half the bytes per token, which is
 // what bounds it. Forward and Backward always use the float32 weights. The copies are a
 // snapshot: call SetBF16Inference(true) again after the parameters change (an optimizer
 // step, a checkpoint load). Off drops them. It costs 2 bytes per matrix parameter and must
