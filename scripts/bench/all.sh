@@ -7,7 +7,9 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-bin}
 SECTIONS=${SECTIONS:-"shard tokenizer gemm model train decode negatives"}
-py=/usr/bin/python3
+# PyTorch runs on OpenBLAS: OPENBLAS_CORETYPE (set on these machines to Haswell) would force its
+# AVX2 kernel and halve it, so it is unset for the reference runs alone.
+py="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3"
 has() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 hdr() { printf '\n### %s\n\n' "$*"; }
 jget() { sed -n "s/.*\"$1\": *\([0-9.e+-]*\).*/\1/p"; }
@@ -47,10 +49,18 @@ if has train; then
   go test -run '^$' -bench 'CPOOverMLE|AdamW' -benchtime 10x ./pkg/train ./pkg/optim | grep -E '^Benchmark'
 fi
 if has decode; then
-  hdr "Greedy decoding of GPT-2 small (random weights), ours beside PyTorch with a KV cache"
-  "$BIN/cpo-generate" bench --model gpt2-small
-  "$BIN/cpo-generate" bench --model gpt2-small --bf16
-  $py scripts/bench/generate_torch.py --config gpt2-small
+  hdr "Greedy decoding of GPT-2 small (random weights, prompt 64, 64 new tokens, KV cache): ms per step, ours beside PyTorch (float32) (target at batch 1: ours/PyTorch <= 0.33)"
+  ours32=$("$BIN/cpo-generate" bench --model gpt2-small --json 2>/dev/null)
+  ours16=$("$BIN/cpo-generate" bench --model gpt2-small --bf16 --json 2>/dev/null)
+  theirs=$($py scripts/bench/generate_torch.py --config gpt2-small --json)
+  printf '| batch | ours fp32 | ours bf16 weights | PyTorch fp32 | fp32/PyTorch | bf16/PyTorch |\n|---|---|---|---|---|---|\n'
+  for B in 1 16; do
+    pick() { grep "\"batch\": *$B," | jget decode_ms_per_step; }
+    a=$(echo "$ours32" | sed 's/,"/, "/g; s/":/": /g' | pick)
+    b=$(echo "$ours16" | sed 's/,"/, "/g; s/":/": /g' | pick)
+    t=$(echo "$theirs" | pick)
+    awk -v B="$B" -v a="$a" -v b="$b" -v t="$t" 'BEGIN { if (t > 0) printf "| %s | %.1f | %.1f | %.1f | %.2f | %.2f |\n", B, a, b, t, a / t, b / t; else printf "| %s | %s | %s | - | - | - |\n", B, a, b }'
+  done
 fi
 if has negatives; then
   hdr "Negatives and embedding throughput (tiny model)"
