@@ -102,7 +102,9 @@ type Trainer interface {
 	ZeroGrad() error
 	// Step clips the gradients by global norm maxNorm (maxNorm <= 0: no clipping, as
 	// optim.ClipGradNorm) and takes one AdamW step with learning rate lr (as optim.AdamW,
-	// torch's order of operations). It returns the norm before clipping.
+	// torch's order of operations). It returns the norm before clipping. When that norm is
+	// NaN or infinite it changes nothing (no update, the step count stays), as the CPU
+	// engine does, so that a caller can skip the step.
 	Step(lr, maxNorm float64) (gradNorm float64, err error)
 	// Steps is the number of AdamW steps taken (including those set by SetMoments).
 	Steps() int64

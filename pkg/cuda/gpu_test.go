@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"unsafe"
@@ -348,6 +349,46 @@ func TestAdamW(t *testing.T) {
 	record(t, map[string]any{"check": "adamw", "relerr": e})
 	if e > 1e-6 {
 		t.Errorf("weights after 3 AdamW steps: relative error %.2e", e)
+	}
+}
+
+// TestStepSkipsNonFinite checks that Step leaves the weights, the moments and the step
+// count untouched when the gradient holds a NaN or an infinity, and reports the norm.
+func TestStepSkipsNonFinite(t *testing.T) {
+	cfg := tinyConfigs()["gpt2"]
+	m := tinyModel(t, cfg, 6)
+	tr, err := New(m, Options{Precision: Float32, WeightDecay: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	inner := tr.(*trainer)
+	before := append([]float32(nil), m.ParamArena()...)
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1))} {
+		g := make([]float32, inner.P)
+		for i := range g {
+			g[i] = 1e-3
+		}
+		g[len(g)/2] = bad
+		inner.d.bind()
+		inner.d.upload(inner.grad, unsafe.Pointer(&g[0]), inner.P*4)
+		inner.d.unbind()
+		norm, err := tr.Step(1e-2, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !math.IsNaN(norm) && !math.IsInf(norm, 0) {
+			t.Errorf("gradient with %v: norm %v, want non-finite", bad, norm)
+		}
+		if tr.Steps() != 0 {
+			t.Errorf("gradient with %v: step count %d after a skipped step", bad, tr.Steps())
+		}
+	}
+	if err := tr.Download(false); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(m.ParamArena(), before) {
+		t.Error("weights changed by a step with a non-finite gradient")
 	}
 }
 

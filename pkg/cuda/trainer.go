@@ -496,6 +496,12 @@ func (tr *trainer) Step(lr, maxNorm float64) (float64, error) {
 	defer d.unbind()
 	tr.allocMoments()
 	norm := tr.gradNorm()
+	if err := d.err(); err != nil {
+		return norm, err
+	}
+	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return norm, nil // no update: the caller skips or stops
+	}
 	gscale := float32(1)
 	if maxNorm > 0 && norm > maxNorm {
 		gscale = float32(maxNorm / (norm + 1e-6))

@@ -222,9 +222,9 @@ func (e *cudaEngine) Upload() error                            { return e.tr.Upl
 func (e *cudaEngine) Device() string                           { return "cuda: " + e.tr.Device() }
 func (e *cudaEngine) Close() error                             { return e.tr.Close() }
 
-// Step is cuda.Trainer.Step. cuda.Trainer applies the update whatever the norm, so a
-// non-finite norm after an applied step is an error (the GPU's weights are no longer usable):
-// the step cannot be skipped.
+// Step is cuda.Trainer.Step, which like the CPU engine takes no step on a non-finite norm;
+// should a device applying the update anyway (its step count moved) ever be seen, that is
+// an error, since its weights are then no longer usable.
 func (e *cudaEngine) Step(lr, maxNorm float64) (float64, error) {
 	before := e.tr.Steps()
 	norm, err := e.tr.Step(lr, maxNorm)
@@ -232,7 +232,7 @@ func (e *cudaEngine) Step(lr, maxNorm float64) (float64, error) {
 		return norm, err
 	}
 	if !loss.Finite(norm) && e.tr.Steps() != before {
-		return norm, fmt.Errorf("gradient norm %v: the GPU applied the update (it cannot skip a step with a finite loss and a non-finite gradient), so its weights are lost; resume from the last checkpoint", norm)
+		return norm, fmt.Errorf("gradient norm %v: the GPU applied the update, so its weights are lost; resume from the last checkpoint", norm)
 	}
 	return norm, nil
 }

@@ -41,7 +41,7 @@ stage() { # stage NAME SECONDS CMD...
 rm -f "$RESULTS/stages.txt"
 # TestManifest* are left out: they read ../../kernels, a checkout path (CI runs them).
 stage parity-go 150 env CPO_GPU_DUMP="$RESULTS/dump" "$HERE/cuda.test" -test.v -test.timeout 140s \
-  -test.run 'TestKernelNames|TestLayout|TestBatchDescription|TestCarveActs|TestGEMM|TestAttentionKernels|TestParity|TestInference|TestAdamW|TestDumpForTorch'
+  -test.run 'TestKernelNames|TestLayout|TestBatchDescription|TestCarveActs|TestGEMM|TestAttentionKernels|TestParity|TestInference|TestAdamW|TestStepSkipsNonFinite|TestDumpForTorch'
 stage parity-torch 90 "$PY" "$HERE/gpu_check.py" parity "$RESULTS/dump" "$CPO_GPU_RESULTS"
 stage bench-go 180 env CPO_GPU_BENCH=1 "$HERE/cuda.test" -test.v -test.timeout 170s -test.run 'TestAttentionTiming|TestThroughput'
 stage bench-torch 150 "$PY" "$HERE/gpu_check.py" bench "$CPO_GPU_RESULTS"
