@@ -99,7 +99,17 @@ func (c *Client) Resolve(ctx context.Context, arg string) (string, error) {
 	if c.Offline {
 		return "", fmt.Errorf("model %s: not a directory and not in the hub cache %s, and %w", arg, c.CacheDir, errOffline)
 	}
-	return c.Download(ctx, repo, rev)
+	dir, err := c.Download(ctx, repo, rev)
+	if err != nil {
+		// "runs/mle" reads as a hub id; when its first part is a local directory the user
+		// most likely mistyped a path, so say that before the hub's answer.
+		if parent, _, ok := strings.Cut(arg, "/"); ok {
+			if st, serr := os.Stat(parent); serr == nil && st.IsDir() {
+				return "", fmt.Errorf("model %s: no such directory (%s/ exists here), and as a hub id: %w", arg, parent, err)
+			}
+		}
+	}
+	return dir, err
 }
 
 func looksLikePath(s string) bool {

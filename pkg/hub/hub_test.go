@@ -292,6 +292,27 @@ func TestOfflineAndLocal(t *testing.T) {
 	}
 }
 
+// TestMistypedLocalPath: "dir/name" with dir a local directory but no dir/name reads as a hub
+// id; when the hub has no such repository the error says the directory is missing.
+func TestMistypedLocalPath(t *testing.T) {
+	h := hubtest.New(t)
+	c, _ := h.Client(t.TempDir())
+	wd := t.TempDir()
+	if err := os.Mkdir(filepath.Join(wd, "runs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(wd)
+	_, err := c.Resolve(context.Background(), "runs/mle")
+	if err == nil || !strings.Contains(err.Error(), "no such directory (runs/ exists here)") {
+		t.Errorf("mistyped path: %v", err)
+	}
+	// A hub id whose owner is not a local directory keeps the hub's error alone.
+	_, err = c.Resolve(context.Background(), "org/missing")
+	if err == nil || strings.Contains(err.Error(), "no such directory") {
+		t.Errorf("missing repo: %v", err)
+	}
+}
+
 // TestTransformersCacheLayout builds a cache the way huggingface_hub leaves it and finds it.
 func TestTransformersCacheLayout(t *testing.T) {
 	cache := t.TempDir()
