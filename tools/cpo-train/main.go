@@ -254,6 +254,9 @@ func runTrain(c *cli.Context) error {
 	if modelArg == "" {
 		return cliutil.Usagef("--model is required")
 	}
+	if sameDir(out, modelArg) {
+		return cliutil.Usagef("--out %s is the starting model %s: the final model would overwrite it (the reference of this run); give another directory", out, modelArg)
+	}
 	logw := errw
 	quiet := c.Bool("quiet")
 	say := func(format string, a ...any) {
@@ -534,4 +537,14 @@ func runPlot(c *cli.Context) error {
 		fmt.Fprintf(os.Stderr, "cpo-train plot: wrote %s\n", strings.Join(files, ", "))
 	}
 	return nil
+}
+
+// sameDir reports whether a and b name one existing directory.
+func sameDir(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil || !sa.IsDir() {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
 }

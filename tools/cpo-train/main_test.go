@@ -80,6 +80,27 @@ func TestResumeReportsTheRunsObjective(t *testing.T) {
 	}
 }
 
+// --out naming the starting model (under another spelling too) is refused before training,
+// and the model is left as it was.
+func TestOutIsStartingModel(t *testing.T) {
+	dir, modelDir, cands := fixture(t)
+	before, err := os.ReadFile(filepath.Join(modelDir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{modelDir, filepath.Join(dir, ".", "model") + "/"} {
+		_, err := run(t, "--objective", "mle", "-m", modelDir, "-o", out, "--batch", "4", "--steps", "1", cands)
+		var ue cliutil.UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "is the starting model") {
+			t.Errorf("--out %s: %v", out, err)
+		}
+	}
+	after, err := os.ReadFile(filepath.Join(modelDir, "model.safetensors"))
+	if err != nil || !bytes.Equal(before, after) {
+		t.Errorf("the starting model changed (%v)", err)
+	}
+}
+
 // plot without --out is a usage error that says what is missing.
 func TestPlotWithoutOut(t *testing.T) {
 	_, err := run(t, "plot", "metrics.jsonl")
