@@ -18,6 +18,7 @@ import (
 
 	"github.com/cpo-toolchain/cpo/pkg/model"
 	"github.com/cpo-toolchain/cpo/pkg/parallel"
+	"github.com/cpo-toolchain/cpo/pkg/simd"
 )
 
 // AdamW is the optimizer state: the first and second moments of every parameter element, in
@@ -65,40 +66,26 @@ func (o *AdamW) Step(lr float64) {
 	bc1 := 1 - math.Pow(o.Beta1, t)
 	bc2sqrt := float32(math.Sqrt(1 - math.Pow(o.Beta2, t)))
 	stepSize := float32(lr / bc1)
-	b1, b2 := float32(o.Beta1), float32(o.Beta2)
-	a1, a2 := float32(1-o.Beta1), float32(1-o.Beta2)
-	eps := float32(o.Eps)
-	decay := float32(1 - lr*o.WeightDecay)
+	base := simd.AdamWParams{Decay: 1, B1: float32(o.Beta1), B2: float32(o.Beta2),
+		A1: float32(1 - o.Beta1), A2: float32(1 - o.Beta2), Bc2Sqrt: bc2sqrt, Eps: float32(o.Eps), StepSize: stepSize}
+	decayed := base
+	decayed.Decay = float32(1 - lr*o.WeightDecay)
 	for i, p := range o.params {
 		m := o.m[o.offs[i] : o.offs[i]+len(p.Data)]
 		v := o.v[o.offs[i] : o.offs[i]+len(p.Data)]
 		w, g := p.Data, p.Grad
-		dec := p.Decay && o.WeightDecay != 0
+		// Without decay x*1 = x exactly, so one kernel serves both kinds of tensor.
+		sp := &base
+		if p.Decay && o.WeightDecay != 0 {
+			sp = &decayed
+		}
 		workers := 1
 		if len(w) >= 1<<16 {
 			workers = 0
 		}
 		parallel.For(len(w), workers, func(lo, hi int) {
-			adamwRange(w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], dec, decay, b1, b2, a1, a2, bc2sqrt, eps, stepSize)
+			simd.AdamW(w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], sp)
 		})
-	}
-}
-
-// adamwRange is the element loop of Step over equal-length slices.
-func adamwRange(w, g, m, v []float32, dec bool, decay, b1, b2, a1, a2, bc2sqrt, eps, stepSize float32) {
-	n := len(w)
-	g, m, v = g[:n], m[:n], v[:n]
-	for j := 0; j < n; j++ {
-		x := w[j]
-		if dec {
-			x *= decay
-		}
-		gj := g[j]
-		mj := m[j]*b1 + a1*gj
-		vj := v[j]*b2 + a2*gj*gj
-		m[j], v[j] = mj, vj
-		denom := float32(math.Sqrt(float64(vj)))/bc2sqrt + eps
-		w[j] = x - stepSize*(mj/denom)
 	}
 }
 
@@ -149,9 +136,16 @@ func ClipGradNorm(params []*model.Param, maxNorm float64) float64 {
 	if maxNorm > 0 && norm > maxNorm {
 		c := float32(maxNorm / (norm + 1e-6))
 		for _, p := range params {
-			for j := range p.Grad {
-				p.Grad[j] *= c
+			g := p.Grad
+			workers := 1
+			if len(g) >= 1<<16 {
+				workers = 0
 			}
+			parallel.For(len(g), workers, func(lo, hi int) {
+				for j := range g[lo:hi] {
+					g[lo+j] *= c
+				}
+			})
 		}
 	}
 	return norm

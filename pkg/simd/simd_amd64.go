@@ -167,3 +167,14 @@ func softmaxBackwardAsm(p, dp []float32) {
 	}
 	mulSubAVX512(len(p), &p[0], &dp[0], float32(d))
 }
+
+// adamwAVX512 is AdamW over n elements; p points at the eight float32 of an AdamWParams.
+//
+//go:noescape
+func adamwAVX512(n int, w, grad, m, v *float32, p *AdamWParams)
+
+func adamwAsm(w, g, m, v []float32, p *AdamWParams) {
+	if len(w) > 0 {
+		adamwAVX512(len(w), &w[0], &g[0], &m[0], &v[0], p)
+	}
+}

@@ -703,3 +703,75 @@ msbody:
 msdone:
 	VZEROUPPER
 	RET
+
+// ADAMW updates Z0 (w), Z2 (m), Z5 (v) from Z1 (g) with the constants in Z10-Z17,
+// using Z3, Z4, Z6, Z7.
+#define ADAMW \
+	VMULPS Z10, Z0, Z0; \
+	VMULPS Z11, Z2, Z2; \
+	VMULPS Z1, Z13, Z3; \
+	VADDPS Z3, Z2, Z2;  \
+	VMULPS Z12, Z5, Z5; \
+	VMULPS Z1, Z14, Z4; \
+	VMULPS Z1, Z4, Z4;  \
+	VADDPS Z4, Z5, Z5;  \
+	VSQRTPS Z5, Z6;     \
+	VDIVPS Z15, Z6, Z6; \
+	VADDPS Z16, Z6, Z6; \
+	VDIVPS Z6, Z2, Z7;  \
+	VMULPS Z17, Z7, Z7; \
+	VSUBPS Z7, Z0, Z0
+
+// func adamwAVX512(n int, w, grad, m, v *float32, p *AdamWParams)
+// p: Decay, B1, B2, A1, A2, Bc2Sqrt, Eps, StepSize (float32 each, in this order).
+// The operations and their order are those of AdamWRef (no fused multiply-adds).
+TEXT ·adamwAVX512(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), CX
+	MOVQ w+8(FP), DI
+	MOVQ grad+16(FP), SI
+	MOVQ m+24(FP), R8
+	MOVQ v+32(FP), R9
+	MOVQ p+40(FP), DX
+	VBROADCASTSS 0(DX), Z10  // Decay
+	VBROADCASTSS 4(DX), Z11  // B1
+	VBROADCASTSS 8(DX), Z12  // B2
+	VBROADCASTSS 12(DX), Z13 // A1
+	VBROADCASTSS 16(DX), Z14 // A2
+	VBROADCASTSS 20(DX), Z15 // Bc2Sqrt
+	VBROADCASTSS 24(DX), Z16 // Eps
+	VBROADCASTSS 28(DX), Z17 // StepSize
+
+adamwloop:
+	CMPQ    CX, $16
+	JLT     adamwtail
+	VMOVUPS (DI), Z0
+	VMOVUPS (SI), Z1
+	VMOVUPS (R8), Z2
+	VMOVUPS (R9), Z5
+	ADAMW
+	VMOVUPS Z2, (R8)
+	VMOVUPS Z5, (R9)
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, DI
+	ADDQ    $64, SI
+	ADDQ    $64, R8
+	ADDQ    $64, R9
+	SUBQ    $16, CX
+	JMP     adamwloop
+
+adamwtail:
+	TESTQ CX, CX
+	JZ    adamwdone
+	TAILMASK
+	VMOVUPS.Z (DI), K1, Z0
+	VMOVUPS.Z (SI), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R9), K1, Z5
+	ADAMW
+	VMOVUPS Z2, K1, (R8)
+	VMOVUPS Z5, K1, (R9)
+	VMOVUPS Z0, K1, (DI)
+
+adamwdone:
+	VZEROUPPER
+	RET

@@ -26,3 +26,5 @@ func normBackwardApplyAsm(di, x, w, d []float32, m, r, a, bb float32) {
 func normWeightGradAsm(acc, d, x []float32, m, r float32) { NormWeightGradRef(acc, d, x, m, r) }
 
 func softmaxBackwardAsm(p, dp []float32) { SoftmaxBackwardRef(p, dp) }
+
+func adamwAsm(w, g, m, v []float32, p *AdamWParams) { AdamWRef(w, g, m, v, p) }

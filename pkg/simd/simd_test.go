@@ -233,3 +233,42 @@ func BenchmarkGELUBackward(b *testing.B) {
 		GELUBackward(o, x, d)
 	}
 }
+
+// TestAdamWMatchesReference runs the AdamW kernel against AdamWRef, bit for bit, on every
+// tail length, with and without decay, including zero gradients and moments.
+func TestAdamWMatchesReference(t *testing.T) {
+	withAsm(t, func() {
+		r := rand.New(rand.NewPCG(7, 8))
+		for _, decay := range []float32{1, 1 - 1e-3*0.1} {
+			p := &AdamWParams{Decay: decay, B1: 0.9, B2: 0.999, A1: 1 - float32(0.9), A2: 1 - float32(0.999),
+				Bc2Sqrt: float32(math.Sqrt(1 - math.Pow(0.999, 3))), Eps: 1e-8, StepSize: float32(1e-3 / (1 - math.Pow(0.9, 3)))}
+			for _, n := range append([]int{0, 1, 7, 15, 16, 17, 31, 33, 63, 65, 129}, 1000) {
+				w, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+				for i := range w {
+					w[i] = float32(r.NormFloat64())
+					if i%5 != 0 {
+						g[i] = float32(r.NormFloat64() * 1e-2)
+					}
+					if i%3 != 0 {
+						m[i] = float32(r.NormFloat64() * 1e-2)
+						v[i] = float32(r.Float64() * 1e-4)
+					}
+				}
+				w2, g2, m2, v2 := append([]float32(nil), w...), append([]float32(nil), g...), append([]float32(nil), m...), append([]float32(nil), v...)
+				// Guard elements past n must stay untouched.
+				guard := func(s []float32) []float32 { return append(s, 42)[:len(s)] }
+				w, m, v = guard(w), guard(m), guard(v)
+				AdamW(w, g, m, v, p)
+				AdamWRef(w2, g2, m2, v2, p)
+				for i := range w {
+					if math.Float32bits(w[i]) != math.Float32bits(w2[i]) || math.Float32bits(m[i]) != math.Float32bits(m2[i]) || math.Float32bits(v[i]) != math.Float32bits(v2[i]) {
+						t.Fatalf("decay %v n=%d i=%d: asm (w %v m %v v %v), ref (w %v m %v v %v)", decay, n, i, w[i], m[i], v[i], w2[i], m2[i], v2[i])
+					}
+				}
+				if n > 0 && (w[:n+1][n] != 42 || m[:n+1][n] != 42 || v[:n+1][n] != 42) {
+					t.Fatalf("n=%d: wrote past the end", n)
+				}
+			}
+		}
+	})
+}
