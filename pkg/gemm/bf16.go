@@ -41,14 +41,7 @@ func bf16ToF32(v uint16) float32 { return math.Float32frombits(uint32(v) << 16) 
 // columns at a time and run Sgemm on the block.
 func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if beta == 0 {
-		beta = 0
-	}
-	if k == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
+	if done(m, n, k, alpha, &beta, c, ldc) {
 		return
 	}
 	kern := impl.Load()

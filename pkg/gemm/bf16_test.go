@@ -95,6 +95,16 @@ func checkBF16(t *testing.T, r *rand.Rand, p problem) {
 	}
 	want := append([]float32(nil), c...)
 	SgemmBF16Ref(p.transA, p.transB, p.m, p.n, p.k, p.alpha, a, lda, b, ldb, p.beta, want, ldc)
+	checkEveryImpl(t, p, a, c, want, ldc, func(got []float32) {
+		SgemmBF16(p.transA, p.transB, p.m, p.n, p.k, p.alpha, a, lda, b, ldb, p.beta, got, ldc)
+	})
+}
+
+// checkEveryImpl runs product (on a copy of c) under every implementation and compares the
+// result with want (B's elements bounded by 1 as randSlice makes them): within the
+// rounding-error bound of check for the m×n elements, unchanged in C's row padding.
+func checkEveryImpl(t *testing.T, p problem, a, c, want []float32, ldc int, product func(got []float32)) {
+	t.Helper()
 	maxC := 0.0
 	if !p.nanC {
 		maxC = maxAbs(c)
@@ -105,7 +115,7 @@ func checkBF16(t *testing.T, r *rand.Rand, p problem) {
 			t.Fatal(err)
 		}
 		got := append([]float32(nil), c...)
-		SgemmBF16(p.transA, p.transB, p.m, p.n, p.k, p.alpha, a, lda, b, ldb, p.beta, got, ldc)
+		product(got)
 		for i := 0; i < p.m; i++ {
 			for j := 0; j < ldc; j++ {
 				x := i*ldc + j

@@ -140,14 +140,7 @@ const panelRowBlock = 64
 func SgemmPackedBF16(m int, alpha float32, a []float32, lda int, pb *PackedBF16, beta float32, c []float32, ldc int) {
 	n, k := pb.N, pb.K
 	checkArgs(false, false, m, n, k, len(a), lda, len(pb.data), n, len(c), ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if beta == 0 {
-		beta = 0
-	}
-	if k == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
+	if done(m, n, k, alpha, &beta, c, ldc) {
 		return
 	}
 	asm := panelAsm(impl.Load())
@@ -188,4 +181,21 @@ func SgemmPackedBF16(m int, alpha float32, a []float32, lda int, pb *PackedBF16,
 			}
 		})
 	}
+}
+
+// done finishes the products that need no multiplication: nothing when C is empty, C = beta*C
+// when k or alpha is zero (reporting true for both); otherwise it turns a beta of -0 into
+// +0 (the kernels test the bits of beta) and reports false.
+func done(m, n, k int, alpha float32, beta *float32, c []float32, ldc int) bool {
+	if m == 0 || n == 0 {
+		return true
+	}
+	if *beta == 0 {
+		*beta = 0
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, *beta, c, ldc)
+		return true
+	}
+	return false
 }

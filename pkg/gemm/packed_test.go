@@ -95,32 +95,9 @@ func checkPacked(t *testing.T, r *rand.Rand, p problem) {
 	}
 	want := append([]float32(nil), c...)
 	SgemmBF16Ref(false, p.transB, p.m, p.n, p.k, p.alpha, a, lda, b, ldb, p.beta, want, ldc)
-	maxC := 0.0
-	if !p.nanC {
-		maxC = maxAbs(c)
-	}
-	tol := 2*float64(p.k)*maxAbs(a)*math.Abs(float64(p.alpha))*eps + 2*math.Abs(float64(p.beta))*maxC*eps + 1e-30
-	for _, name := range Impls() {
-		if err := SetImpl(name); err != nil {
-			t.Fatal(err)
-		}
-		got := append([]float32(nil), c...)
+	checkEveryImpl(t, p, a, c, want, ldc, func(got []float32) {
 		SgemmPackedBF16(p.m, p.alpha, a, lda, pb, p.beta, got, ldc)
-		for i := 0; i < p.m; i++ {
-			for j := 0; j < ldc; j++ {
-				x := i*ldc + j
-				if j >= p.n {
-					if math.Float32bits(got[x]) != math.Float32bits(c[x]) {
-						t.Fatalf("%s %v: C[%d][%d] in the row padding changed", name, p, i, j)
-					}
-					continue
-				}
-				if d := math.Abs(float64(got[x] - want[x])); math.IsNaN(float64(got[x])) || d > tol {
-					t.Fatalf("%s %v: C[%d][%d] = %v, reference %v (tol %g)", name, p, i, j, got[x], want[x], tol)
-				}
-			}
-		}
-	}
+	})
 }
 
 // TestPanelKernelsMatchGo runs each assembly panel kernel (when this CPU has them) against
