@@ -39,7 +39,8 @@ func grainRows(c int) int { return max(1, 32768/max(c, 1)) }
 func colSums(dst []float32, N, C int, f func(t, jlo, jhi int, acc []float32)) {
 	const block = 64
 	nb := (C + block - 1) / block
-	parallelFor(nb, max(1, 4096/max(N, 1)), func(lo, hi int) {
+	// A block of a few dozen rows is worth a goroutine; N=1024 rows of C=256 use two.
+	parallelFor(nb, max(1, 2048/max(N, 1)), func(lo, hi int) {
 		acc := make([]float32, block)
 		for b := lo; b < hi; b++ {
 			jlo, jhi := b*block, min(C, (b+1)*block)

@@ -273,7 +273,13 @@ func (m *Model) ParamArena() []float32 { return m.data }
 func (m *Model) GradArena() []float32 { return m.grad }
 
 // ZeroGrad sets every gradient to zero. Backward accumulates, so call it between steps.
-func (m *Model) ZeroGrad() { clear(m.grad) }
+// The arena (as large as the parameters) is cleared by all cores in 256 KiB chunks.
+func (m *Model) ZeroGrad() {
+	const chunk = 1 << 16
+	parallelFor((len(m.grad)+chunk-1)/chunk, 8, func(lo, hi int) {
+		clear(m.grad[lo*chunk : min(len(m.grad), hi*chunk)])
+	})
+}
 
 // NumParams is the number of scalar parameters (tied weights counted once).
 func (m *Model) NumParams() int { return len(m.data) }
