@@ -124,9 +124,35 @@ func (pl *plan) block(i0, rows int, ap []float32, want int) {
 // packA packs the row panels lo..hi of the current block.
 func (pl *plan) packA(lo, hi int) {
 	mr, k := pl.kn.mr, pl.k
+	if pl.transA && mr == 12 && pl.kn.packAT12 != nil {
+		lo = pl.packATGrouped(lo, min(hi, pl.rows/mr))
+	}
 	for r := lo; r < hi; r++ {
 		packA(pl.ap[r*mr*k:(r+1)*mr*k], pl.transA, pl.a, pl.lda, pl.i0+r*mr, min(mr, pl.rows-r*mr), k, pl.kn)
 	}
+}
+
+// Tile of op(A)ᵀ packed at a time by packATGrouped: atGroup panels (12 columns each of the
+// stored K×M matrix) by atDepth rows of K.
+const atGroup, atDepth = 16, 16
+
+// packATGrouped packs the full row panels lo..hi (hi ≤ rows/12) of a transposed A (stored
+// K×M) with packAT12 and returns hi. One panel at a time would read 48 bytes from each of k
+// rows lda apart (a new cache line, often a new page, per row); tiles of atGroup panels ×
+// atDepth rows read 768 contiguous bytes per row instead (2× the packing rate for lda = 8192).
+func (pl *plan) packATGrouped(lo, hi int) int {
+	k, lda := pl.k, pl.lda
+	for g0 := lo; g0 < hi; g0 += atGroup {
+		g1 := min(hi, g0+atGroup)
+		for p0 := 0; p0 < k; p0 += atDepth {
+			pk := min(atDepth, k-p0)
+			_ = pl.a[(p0+pk-1)*lda+pl.i0+g1*12-1] // the last element read
+			for r := g0; r < g1; r++ {
+				pl.kn.packAT12(pk, &pl.a[p0*lda+pl.i0+r*12], lda, &pl.ap[r*12*k+p0*12])
+			}
+		}
+	}
+	return max(lo, hi)
 }
 
 // task computes task t of the current block (a range of row panels × a range of column

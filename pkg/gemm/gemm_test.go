@@ -172,6 +172,10 @@ func TestSgemmBlocking(t *testing.T) {
 			check(t, r, problem{transA: tr[0], transB: tr[1], m: 700, n: 40, k: 129, alpha: 1, beta: 0, pad: 1, nanC: true})
 			maxPackA = 40 * 100 // a few rows per packed block of A
 			check(t, r, problem{transA: tr[0], transB: tr[1], m: 95, n: 130, k: 257, alpha: -1, beta: 1, pad: 2})
+			// Transposed A packed in tiles of atGroup panels × atDepth rows, in two row blocks
+			// (300 rows, then 103 ending in a partial panel), K not a multiple of atDepth.
+			maxPackA = 300 * 50
+			check(t, r, problem{transA: tr[0], transB: tr[1], m: 403, n: 45, k: 50, alpha: 1, beta: 0, pad: 5})
 		}
 	}
 
