@@ -1,7 +1,9 @@
 package gemm
 
 import (
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/cpo-toolchain/cpo/pkg/parallel"
@@ -67,6 +69,10 @@ func sgemmBlocked(kn *kernel, workers int, transA, transB bool, m, n, k int, alp
 		putBuffer(wb)
 		return
 	}
+	if k*pl.npn*nr <= maxPackB {
+		pl.sharedB(workers, mb)
+		return
+	}
 	bufs := make([]*buffer, parallel.Workers(workers))
 	for i0 := 0; i0 < m; i0 += mb {
 		rows := min(mb, m-i0)
@@ -87,6 +93,98 @@ func sgemmBlocked(kn *kernel, workers int, transA, transB bool, m, n, k int, alp
 			putBuffer(bf)
 		}
 	}
+}
+
+// maxPackB (a variable so tests can shrink it) bounds, in floats, the op(B) that the
+// parallel path packs whole, once, before computing (sharedB).
+var maxPackB = 4 << 20
+
+// Work per compute task of sharedB, in FLOP: about 0.1 ms on one core, small enough that the
+// last task leaves the other workers idle only briefly.
+const sharedTaskFlops = 12 << 20
+
+// sharedB is the parallel path of sgemmBlocked when op(B) fits maxPackB (every product of
+// a small model's layers): op(B) is packed whole once (kc-deep blocks of nr-column panels),
+// and then, for each block of mb rows, op(A); the packing is split into tasks that go first
+// in the same dynamic task list as the products, so that no core waits at a barrier between
+// packing and computing. Since neither operand is packed again per task, the products are
+// cut into many small tiles (rows × columns of C), and the last tile to finish leaves the
+// other cores idle only briefly. Each element of C still sums its K blocks in order:
+// results equal those of one thread.
+func (pl *plan) sharedB(workers, mb int) {
+	kn := pl.kn
+	mr, nr, k, n, kc := kn.mr, kn.nr, pl.k, pl.n, pl.kc
+	npn := pl.npn
+	bbuf := getBuffer(k * npn * nr)
+	bp := bbuf.f
+	// op(B) packing tasks: (K block, 4 column panels).
+	const bq = 4
+	nbq := (npn + bq - 1) / bq
+	nkb := (k + kc - 1) / kc
+	packBTask := func(t int) {
+		pc := (t / nbq) * kc
+		kcb := min(kc, k-pc)
+		q0 := (t % nbq) * bq
+		q1 := min(npn, q0+bq)
+		packB(bp[pc*npn*nr+q0*kcb*nr:], pl.transB, pl.b, pl.ldb, pc, kcb, q0*nr, min(n, q1*nr)-q0*nr, kn)
+	}
+	nw := parallel.Workers(workers)
+	tmps := make([]*buffer, nw)
+	for i0 := 0; i0 < pl.m; i0 += mb {
+		rows := min(mb, pl.m-i0)
+		np := (rows + mr - 1) / mr
+		abuf := getBuffer(np * mr * k)
+		pl.i0, pl.rows, pl.ap, pl.np = i0, rows, abuf.f, np
+		// Compute tiles: pmt row panels × ppt column panels.
+		want := max(8*nw, int(2*float64(rows)*float64(n)*float64(k)/sharedTaskFlops))
+		ppt := max(2, (npn+want-1)/want)
+		ntn := (npn + ppt - 1) / ppt
+		ntm := max(1, min((want+ntn-1)/ntn, np/8)) // at least 8 panels (96 rows) a tile
+		pmt := (np + ntm - 1) / ntm
+		ntm = (np + pmt - 1) / pmt
+		// op(A) packing tasks of apt panels; op(B) is packed with the first block only.
+		apt := max(1, (np+4*nw-1)/(4*nw))
+		nat := (np + apt - 1) / apt
+		npack := nat
+		if i0 == 0 {
+			npack += nkb * nbq
+		}
+		var packed atomic.Int64
+		parallel.Tasks(npack+ntm*ntn, workers, func(w, t int) {
+			if t < npack {
+				if t < nat {
+					pl.packA(t*apt, min(np, (t+1)*apt))
+				} else {
+					packBTask(t - nat)
+				}
+				packed.Add(1)
+				return
+			}
+			// Every packing task has been handed out before this one: wait for the
+			// last to finish (at most one task's time).
+			for packed.Load() < int64(npack) {
+				runtime.Gosched()
+			}
+			if tmps[w] == nil {
+				tmps[w] = getBuffer(mr * nr)
+			}
+			t -= npack
+			tm, tn := t%ntm, t/ntm
+			pr0, pr1 := tm*pmt, min(np, (tm+1)*pmt)
+			jp0, jp1 := tn*ppt, min(npn, (tn+1)*ppt)
+			for pc := 0; pc < k; pc += kc {
+				kcb := min(kc, k-pc)
+				pl.tile(pc, kcb, pr0, pr1, jp0, jp1, bp[pc*npn*nr:], 0, tmps[w].f)
+			}
+		})
+		putBuffer(abuf)
+	}
+	for _, bf := range tmps {
+		if bf != nil {
+			putBuffer(bf)
+		}
+	}
+	putBuffer(bbuf)
 }
 
 // plan holds one Sgemm call and its blocking (see sgemmBlocked).
@@ -160,7 +258,6 @@ func (pl *plan) packATGrouped(lo, hi int) int {
 func (pl *plan) task(t int, ws []float32) {
 	kn := pl.kn
 	mr, nr, k, n, kc := kn.mr, kn.nr, pl.k, pl.n, pl.kc
-	c, ldc, alpha := pl.c, pl.ldc, pl.alpha
 	tm, tn := t%pl.ntm, t/pl.ntm
 	pr0, pr1 := tm*pl.pmt, min(pl.np, (tm+1)*pl.pmt)
 	jp0, jp1 := tn*pl.ppt, min(pl.npn, (tn+1)*pl.ppt)
@@ -168,41 +265,52 @@ func (pl *plan) task(t int, ws []float32) {
 	cols := min(n, jp1*nr) - col0
 	bp := ws[:kc*pl.ppt*nr]
 	tmp := ws[kc*pl.ppt*nr : kc*pl.ppt*nr+mr*nr]
-	mcp := max(1, kn.mc/mr)
-	end := pl.i0 + pl.rows
 	for pc := 0; pc < k; pc += kc {
 		kcb := min(kc, k-pc)
 		packB(bp, pl.transB, pl.b, pl.ldb, pc, kcb, col0, cols, kn)
-		be := pl.beta
-		if pc > 0 {
-			be = 1
-		}
-		for ic := pr0; ic < pr1; ic += mcp {
-			ie := min(pr1, ic+mcp)
-			for jp := jp0; jp < jp1; jp++ {
-				bpp := &bp[(jp-jp0)*kcb*nr]
-				j := jp * nr
-				wd := min(nr, n-j)
-				for r := ic; r < ie; r++ {
-					i := pl.i0 + r*mr
-					h := min(mr, end-i)
-					app := &pl.ap[r*mr*k+pc*mr]
-					if h == mr && wd == nr {
-						kn.fn(kcb, app, bpp, &c[i*ldc+j], ldc, alpha, be)
-						continue
-					}
-					kn.fn(kcb, app, bpp, &tmp[0], nr, 1, 0)
-					for ii := 0; ii < h; ii++ {
-						crow := c[(i+ii)*ldc+j : (i+ii)*ldc+j+wd]
-						trow := tmp[ii*nr : ii*nr+wd]
-						if be == 0 {
-							for jj := range crow {
-								crow[jj] = alpha * trow[jj]
-							}
-						} else {
-							for jj := range crow {
-								crow[jj] = alpha*trow[jj] + be*crow[jj]
-							}
+		pl.tile(pc, kcb, pr0, pr1, jp0, jp1, bp, jp0, tmp)
+	}
+}
+
+// tile multiplies the packed row panels pr0..pr1 of the current block by the column panels
+// jp0..jp1 of op(B) for the K block pc..pc+kcb, into C (overwriting it with beta for the
+// first K block, accumulating after). bp holds that K block of op(B) packed (see packB)
+// from column panel jpBase on; tmp is an mr×nr scratch tile for the edges.
+func (pl *plan) tile(pc, kcb, pr0, pr1, jp0, jp1 int, bp []float32, jpBase int, tmp []float32) {
+	kn := pl.kn
+	mr, nr, k, n := kn.mr, kn.nr, pl.k, pl.n
+	c, ldc, alpha := pl.c, pl.ldc, pl.alpha
+	mcp := max(1, kn.mc/mr)
+	end := pl.i0 + pl.rows
+	be := pl.beta
+	if pc > 0 {
+		be = 1
+	}
+	for ic := pr0; ic < pr1; ic += mcp {
+		ie := min(pr1, ic+mcp)
+		for jp := jp0; jp < jp1; jp++ {
+			bpp := &bp[(jp-jpBase)*kcb*nr]
+			j := jp * nr
+			wd := min(nr, n-j)
+			for r := ic; r < ie; r++ {
+				i := pl.i0 + r*mr
+				h := min(mr, end-i)
+				app := &pl.ap[r*mr*k+pc*mr]
+				if h == mr && wd == nr {
+					kn.fn(kcb, app, bpp, &c[i*ldc+j], ldc, alpha, be)
+					continue
+				}
+				kn.fn(kcb, app, bpp, &tmp[0], nr, 1, 0)
+				for ii := 0; ii < h; ii++ {
+					crow := c[(i+ii)*ldc+j : (i+ii)*ldc+j+wd]
+					trow := tmp[ii*nr : ii*nr+wd]
+					if be == 0 {
+						for jj := range crow {
+							crow[jj] = alpha * trow[jj]
+						}
+					} else {
+						for jj := range crow {
+							crow[jj] = alpha*trow[jj] + be*crow[jj]
 						}
 					}
 				}

@@ -157,14 +157,19 @@ func TestSgemmAlphaBeta(t *testing.T) {
 }
 
 // TestSgemmBlocking covers K past several kc blocks, many tasks, the row split for narrow
-// C, several packed-A row blocks, and 1 and 2 threads.
+// C, several packed-A row blocks, and 1 and 2 threads, in parallel both with op(B) packed
+// whole up front (sharedB) and packed per task (maxPackB 0).
 func TestSgemmBlocking(t *testing.T) {
 	defer SetThreads(0)
-	oldPack := maxPackA
-	defer func() { maxPackA = oldPack }()
+	oldPack, oldPackB := maxPackA, maxPackB
+	defer func() { maxPackA, maxPackB = oldPack, oldPackB }()
 	r := rand.New(rand.NewSource(3))
-	for _, th := range []int{1, 2} {
-		SetThreads(th)
+	for _, th := range []int{1, 2, 3} {
+		SetThreads(min(th, 2))
+		maxPackB = oldPackB
+		if th == 3 {
+			maxPackB = 0
+		}
 		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
 			maxPackA = oldPack
 			check(t, r, problem{transA: tr[0], transB: tr[1], m: 30, n: 517, k: 600, alpha: 0.75, beta: 0.5, pad: 3})
@@ -176,6 +181,9 @@ func TestSgemmBlocking(t *testing.T) {
 			// (300 rows, then 103 ending in a partial panel), K not a multiple of atDepth.
 			maxPackA = 300 * 50
 			check(t, r, problem{transA: tr[0], transB: tr[1], m: 403, n: 45, k: 50, alpha: 1, beta: 0, pad: 5})
+			// Many small tiles (rows and columns split), partial edge panels, K past kc.
+			maxPackA = oldPack
+			check(t, r, problem{transA: tr[0], transB: tr[1], m: 257, n: 161, k: 1000, alpha: 0.5, beta: 1, pad: 1})
 		}
 	}
 
