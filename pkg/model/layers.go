@@ -15,13 +15,23 @@ import (
 
 // parallelFor splits [0, n) into contiguous chunks of at least grain items and runs fn on
 // them with at most GOMAXPROCS goroutines. fn must only write outputs owned by its range,
-// so the result does not depend on the split.
+// so the result does not depend on the split. The chunks (about four per goroutine) are
+// handed out dynamically: a goroutine that starts late, or a core slowed by another
+// process, takes fewer of them instead of holding the others at the end.
 func parallelFor(n, grain int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
-	w := min(runtime.GOMAXPROCS(0), (n+max(grain, 1)-1)/max(grain, 1))
-	parallel.For(n, w, fn)
+	g := max(grain, 1)
+	w := min(runtime.GOMAXPROCS(0), (n+g-1)/g)
+	if w <= 1 {
+		fn(0, n)
+		return
+	}
+	chunk := max(g, (n+4*w-1)/(4*w))
+	parallel.Tasks((n+chunk-1)/chunk, w, func(_, c int) {
+		fn(c*chunk, min(n, (c+1)*chunk))
+	})
 }
 
 // parallelTasks runs fn(worker, task) for task in [0, n) on at most workers goroutines,
