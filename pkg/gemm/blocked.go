@@ -149,7 +149,14 @@ func (pl *plan) sharedB(workers, mb int) {
 		if i0 == 0 {
 			npack += nkb * nbq
 		}
-		var packed atomic.Int64
+		// done[x] is set when packing task x has finished: op(A) chunks first, then (first
+		// block only) op(B) tasks in order of K block, then of column group.
+		done := make([]atomic.Bool, npack)
+		wait := func(x int) {
+			for !done[x].Load() {
+				runtime.Gosched()
+			}
+		}
 		parallel.Tasks(npack+ntm*ntn, workers, func(w, t int) {
 			if t < npack {
 				if t < nat {
@@ -157,13 +164,8 @@ func (pl *plan) sharedB(workers, mb int) {
 				} else {
 					packBTask(t - nat)
 				}
-				packed.Add(1)
+				done[t].Store(true)
 				return
-			}
-			// Every packing task has been handed out before this one: wait for the
-			// last to finish (at most one task's time).
-			for packed.Load() < int64(npack) {
-				runtime.Gosched()
 			}
 			if tmps[w] == nil {
 				tmps[w] = getBuffer(mr * nr)
@@ -172,7 +174,17 @@ func (pl *plan) sharedB(workers, mb int) {
 			tm, tn := t%ntm, t/ntm
 			pr0, pr1 := tm*pmt, min(np, (tm+1)*pmt)
 			jp0, jp1 := tn*ppt, min(npn, (tn+1)*ppt)
+			// Every packing task was handed out before this one; wait only for those that
+			// pack this tile's panels and are still running (at most one task's time).
+			for x := pr0 / apt; x <= (pr1-1)/apt; x++ {
+				wait(x)
+			}
 			for pc := 0; pc < k; pc += kc {
+				if npack > nat {
+					for q := jp0 / bq; q <= (jp1-1)/bq; q++ {
+						wait(nat + (pc/kc)*nbq + q)
+					}
+				}
 				kcb := min(kc, k-pc)
 				pl.tile(pc, kcb, pr0, pr1, jp0, jp1, bp[pc*npn*nr:], 0, tmps[w].f)
 			}
