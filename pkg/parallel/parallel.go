@@ -1,6 +1,8 @@
-// Package parallel runs loops over the cores with plain goroutines: a static parallel-for and
-// a dynamically scheduled task loop. Both run inline on the caller's goroutine when only one
-// worker is asked for, so small problems pay nothing.
+// Package parallel runs loops over the cores: a static parallel-for and a dynamically
+// scheduled task loop. Both run inline on the caller's goroutine when only one worker is
+// asked for, so small problems pay nothing; otherwise the caller and a pool of helper
+// goroutines that spin briefly between loops share the work (see pool.go), or, when the
+// pool is in use by another loop, freshly started goroutines.
 package parallel
 
 import (
@@ -36,6 +38,9 @@ func For(n, workers int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
+	if poolTasks(w, w, func(_, t int) { fn(t*n/w, (t+1)*n/w) }) {
+		return
+	}
 	var wg sync.WaitGroup
 	wg.Add(w - 1)
 	for t := 1; t < w; t++ {
@@ -66,6 +71,9 @@ func Tasks(n, workers int, fn func(worker, task int)) {
 		for i := 0; i < n; i++ {
 			fn(0, i)
 		}
+		return
+	}
+	if poolTasks(n, w, fn) {
 		return
 	}
 	var next atomic.Int64

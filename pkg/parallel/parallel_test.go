@@ -1,9 +1,11 @@
 package parallel
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestForCoversRangeOnce(t *testing.T) {
@@ -54,4 +56,64 @@ func TestTasksRunsEachTaskOnceWithValidWorker(t *testing.T) {
 			}
 		}
 	}
+}
+
+// runCount runs Tasks(n, w) and fails unless every task ran exactly once.
+func runCount(t *testing.T, n, w int) {
+	t.Helper()
+	hits := make([]int32, n)
+	Tasks(n, w, func(worker, task int) {
+		if worker < 0 || worker >= Workers(w) {
+			t.Errorf("worker %d out of range for w=%d", worker, w)
+		}
+		atomic.AddInt32(&hits[task], 1)
+	})
+	for i, h := range hits {
+		if h != 1 {
+			t.Fatalf("n=%d w=%d: task %d ran %d times", n, w, i, h)
+		}
+	}
+}
+
+// TestPoolSleepAndWake runs loops separated by pauses longer than the helpers' spinning,
+// so that they go to sleep and must be woken (or left out) by the next loop.
+func TestPoolSleepAndWake(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		runCount(t, 37, 2)
+		if i%4 == 0 {
+			time.Sleep(2 * spinFor)
+		}
+	}
+}
+
+// TestPoolNestedAndConcurrent starts loops from inside loops and from several goroutines
+// at once: all but one fall back to plain goroutines, and every task still runs once.
+func TestPoolNestedAndConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				var inner atomic.Int64
+				Tasks(6, 2, func(_, _ int) {
+					For(10, 2, func(lo, hi int) { inner.Add(int64(hi - lo)) })
+				})
+				if inner.Load() != 60 {
+					t.Errorf("nested loops covered %d of 60 items", inner.Load())
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestPoolFewerProcs runs loops asking for more workers than GOMAXPROCS, including
+// GOMAXPROCS 1 after the helpers exist.
+func TestPoolFewerProcs(t *testing.T) {
+	runCount(t, 100, 8)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	runCount(t, 100, 8)
+	For(5, 3, func(lo, hi int) {})
 }
