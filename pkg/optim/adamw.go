@@ -110,23 +110,9 @@ func GlobalNorm(params []*model.Param) float64 {
 	return math.Sqrt(total)
 }
 
-// sumSquares returns the sum of x*x in float64 with four independent accumulators (a fixed
-// order, so the result is reproducible).
-func sumSquares(x []float32) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		a, b, c, d := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
-		s0 += a * a
-		s1 += b * b
-		s2 += c * c
-		s3 += d * d
-	}
-	for ; i < len(x); i++ {
-		s0 += float64(x[i]) * float64(x[i])
-	}
-	return (s0 + s1) + (s2 + s3)
-}
+// sumSquares returns the sum of x*x in float64 (each square exact, the sum in a fixed lane
+// order: simd.SumSqDev64, vectorised where the CPU allows, so the result is reproducible).
+func sumSquares(x []float32) float64 { return simd.SumSqDev64(x, 0) }
 
 // ClipGradNorm scales every gradient by maxNorm/norm when the global norm exceeds maxNorm > 0
 // (as torch.nn.utils.clip_grad_norm_, with its 1e-6 guard) and returns the norm before
