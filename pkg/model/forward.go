@@ -231,8 +231,8 @@ func (m *Model) blockForward(l int, la *layerActs, out []float32, N int, pos []i
 		swigluForward(la.act, la.fc, N, F)
 	} else {
 		layernormForward(la.ln2, la.ln2Mean, la.ln2Rstd, la.mid, lw.ln2w, lw.ln2b, N, C, c.NormEps)
-		mm(la.fc, la.ln2, lw.wfc, lb.wfc, lw.bfc, N, C, F, false, false)
-		geluForward(la.act, la.fc)
+		mm(la.fc, la.ln2, lw.wfc, lb.wfc, nil, N, C, F, false, false)
+		biasGELUForward(la.act, la.fc, lw.bfc, N, F)
 	}
 	copy(out, la.mid)
 	mm(out, la.act, lw.wproj, lb.wproj, lw.bproj, N, F, C, llama, true)

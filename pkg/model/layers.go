@@ -222,11 +222,19 @@ func matmulBackward(dinp, dw, dbias, dout, inp, w []float32, N, IC, OC int, outI
 	}
 }
 
-// geluForward: out (n) = 0.5*x*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x^3))), the tanh
-// approximation ("gelu_new" in transformers), elementwise over inp (n); see simd.GELU.
-func geluForward(out, inp []float32) {
-	parallelFor(len(inp), 32768, func(lo, hi int) {
-		simd.GELU(out[lo:hi], inp[lo:hi])
+// biasGELUForward adds bias (F, nil for none) to every row of fc (N, F), which keeps the
+// pre-activation for the backward pass, and writes out (N, F) = gelu(fc): addBias then
+// GELU in one pass over the rows (the same operations, so the same results). GELU is the
+// tanh approximation ("gelu_new" in transformers), see simd.GELU.
+func biasGELUForward(out, fc, bias []float32, N, F int) {
+	parallelFor(N, grainRows(F), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			row := fc[t*F : (t+1)*F]
+			if bias != nil {
+				simd.Add(row, bias)
+			}
+			simd.GELU(out[t*F:(t+1)*F], row)
+		}
 	})
 }
 
