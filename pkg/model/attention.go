@@ -72,10 +72,19 @@ func softmaxCausalRows(s []float32, nq, nk, ls, off int, setLSE func(t int, lse 
 // not divide their sequence lengths.
 var attnRowBlock = 64
 
+// attnProbBudget is the most floats per layer (N·NH·maxT) of attention probabilities that
+// a training forward pass keeps for the backward pass (16 MB; the tiny model's 8×128
+// tokens need 2 MB); beyond it the backward pass recomputes them from the saved
+// log-sum-exp. A variable so that tests can take either path.
+var attnProbBudget = 1 << 22
+
 // attentionForward: att (N, NH*hd) = softmax(q·k^T/sqrt(hd), causal within each
 // sequence)·v, from qkv (N, QKV); lse (N, NH) receives each softmax row's log-sum-exp.
 // starts (nseq+1) delimit the sequences; scratch is per-worker storage (grown here).
-func attentionForward(att, lse, qkv []float32, starts []int, a attnShape, scratch *[][]float32) {
+// probs, if not nil, is (N, NH, maxT) with maxT the longest sequence and receives the
+// probabilities: row t (packed position) of head h at probs[(t*NH+h)*maxT:], one entry
+// per key of t's sequence, zero past t.
+func attentionForward(att, lse, probs, qkv []float32, starts []int, a attnShape, scratch *[][]float32) {
 	nseq := len(starts) - 1
 	maxT := 0
 	for i := 0; i < nseq; i++ {
@@ -99,20 +108,24 @@ func attentionForward(att, lse, qkv []float32, starts []int, a attnShape, scratc
 			// Rows [r0, r1) against keys [0, r1): s (nq, r1).
 			r1 := min(T, r0+RB)
 			nq := r1 - r0
-			s := sc[w][:nq*r1]
-			sgemm1(false, true, nq, r1, a.hd, scale, qkv[(s0+r0)*ld+h*a.hd:], ld, k, ld, 0, s, r1)
-			softmaxCausalRows(s, nq, r1, r1, r0, func(t int, l float32) { lse[(s0+r0+t)*a.NH+h] = l })
-			sgemm1(false, false, nq, a.hd, r1, 1, s, r1, v, ld, 0, att[(s0+r0)*od+h*a.hd:], od)
+			s, ls := sc[w][:nq*r1], r1 // scores, then probabilities, (nq, r1), row stride ls
+			if probs != nil {
+				s, ls = probs[((s0+r0)*a.NH+h)*maxT:], a.NH*maxT
+			}
+			sgemm1(false, true, nq, r1, a.hd, scale, qkv[(s0+r0)*ld+h*a.hd:], ld, k, ld, 0, s, ls)
+			softmaxCausalRows(s, nq, r1, ls, r0, func(t int, l float32) { lse[(s0+r0+t)*a.NH+h] = l })
+			sgemm1(false, false, nq, a.hd, r1, 1, s, ls, v, ld, 0, att[(s0+r0)*od+h*a.hd:], od)
 		}
 	})
 }
 
 // attentionBackward writes dqkv (N, QKV), overwriting it, from datt (N, NH*hd), the
-// forward input qkv and the saved lse (N, NH). Work is split over (sequence, kv head),
+// forward input qkv and the saved lse (N, NH), or, if not nil, the probabilities probs
+// kept by attentionForward (then lse is not read). Work is split over (sequence, kv head),
 // and the query heads of a group, then the row blocks of each head, are accumulated into
 // dk/dv in order, so no two workers write the same dk/dv and the sums do not depend on
 // the number of workers.
-func attentionBackward(dqkv, datt, qkv, lse []float32, starts []int, a attnShape, scratch *[][]float32) {
+func attentionBackward(dqkv, datt, qkv, lse, probs []float32, starts []int, a attnShape, scratch *[][]float32) {
 	nseq := len(starts) - 1
 	maxT := 0
 	for i := 0; i < nseq; i++ {
@@ -144,29 +157,33 @@ func attentionBackward(dqkv, datt, qkv, lse []float32, starts []int, a attnShape
 				// Rows [r0, r1) against keys [0, r1): p, dp (nq, r1).
 				r1 := min(T, r0+RB)
 				nq := r1 - r0
-				p, dp := sc[w][:nq*r1], sc[w][blk:blk+nq*r1]
+				p, lp, dp := sc[w][:nq*r1], r1, sc[w][blk:blk+nq*r1] // p (nq, r1) row stride lp
 				q := qkv[(s0+r0)*ld+h*a.hd:]
 				dq := dqkv[(s0+r0)*ld+h*a.hd:]
 				do := datt[(s0+r0)*od+h*a.hd:]
-				// p = softmax(scale q·k^T) recomputed from the saved log-sum-exp.
-				sgemm1(false, true, nq, r1, a.hd, scale, q, ld, k, ld, 0, p, r1)
-				for t := 0; t < nq; t++ {
-					l := lse[(s0+r0+t)*a.NH+h]
-					row := p[t*r1 : (t+1)*r1]
-					simd.ExpShift(row[:r0+t+1], row[:r0+t+1], l, 1)
-					clear(row[r0+t+1:])
+				if probs != nil {
+					p, lp = probs[((s0+r0)*a.NH+h)*maxT:], a.NH*maxT
+				} else {
+					// p = softmax(scale q·k^T) recomputed from the saved log-sum-exp.
+					sgemm1(false, true, nq, r1, a.hd, scale, q, ld, k, ld, 0, p, r1)
+					for t := 0; t < nq; t++ {
+						l := lse[(s0+r0+t)*a.NH+h]
+						row := p[t*r1 : (t+1)*r1]
+						simd.ExpShift(row[:r0+t+1], row[:r0+t+1], l, 1)
+						clear(row[r0+t+1:])
+					}
 				}
 				// dp = do·v^T, then ds = p*(dp - sum_j p*dp) in place.
 				sgemm1(false, true, nq, r1, a.hd, 1, do, od, v, ld, 0, dp, r1)
 				for t := 0; t < nq; t++ {
 					vis := r0 + t + 1
 					dr := dp[t*r1 : (t+1)*r1]
-					simd.SoftmaxBackward(p[t*r1:t*r1+vis], dr)
+					simd.SoftmaxBackward(p[t*lp:t*lp+vis], dr)
 					clear(dr[vis:])
 				}
 				sgemm1(false, false, nq, a.hd, r1, scale, dp, r1, k, ld, 0, dq, ld)
 				sgemm1(true, false, r1, a.hd, nq, scale, dp, r1, q, ld, 1, dk, ld)
-				sgemm1(true, false, r1, a.hd, nq, 1, p, r1, do, od, 1, dv, ld)
+				sgemm1(true, false, r1, a.hd, nq, 1, p, lp, do, od, 1, dv, ld)
 			}
 		}
 	})

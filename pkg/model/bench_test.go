@@ -249,8 +249,8 @@ func BenchmarkAttention(b *testing.B) {
 				b.ResetTimer()
 				c0 := cpuTime()
 				for i := 0; i < b.N; i++ {
-					attentionForward(att, lse, qkv, starts, a, &scratch)
-					attentionBackward(dqkv, datt, qkv, lse, starts, a, &scratch)
+					attentionForward(att, lse, nil, qkv, starts, a, &scratch)
+					attentionBackward(dqkv, datt, qkv, lse, nil, starts, a, &scratch)
 				}
 				b.ReportMetric((cpuTime()-c0).Seconds()*1e3/float64(b.N), "cpu-ms/op")
 			})

@@ -69,6 +69,7 @@ type layerActs struct {
 	ln2Mean, ln2Rstd []float32 // (N)
 	fc               []float32 // (N, FC) MLP pre-activation: gpt2 FC = DFF; llama [gate | up], FC = 2*DFF
 	act              []float32 // (N, DFF) MLP activation (gelu, or silu(gate)*up)
+	probs            []float32 // (N, NH, maxT) training: the attention probabilities, or nil (see attnProbBudget)
 }
 
 // Workspace holds every activation of one step; it is allocated once, grown on demand and
@@ -82,6 +83,7 @@ type Workspace struct {
 	train   bool // the last pass was Forward, kept every layer, and Backward may follow
 	logitOK bool // logits holds the logits of the last pass
 	cfg     Config
+	probT   int // maxT of the attention probabilities kept by the next training plan, 0: none
 
 	tokens []int32
 	starts []int
@@ -140,6 +142,9 @@ func (ws *Workspace) plan(cfg Config, N, nl int, withLogits, grads bool) {
 			la.mid = c.take(N * C)
 			la.ln2, la.ln2Mean, la.ln2Rstd = c.take(N*C), c.take(N), c.take(N)
 			la.fc, la.act = c.take(N*FC), c.take(N*F)
+			if grads && ws.probT > 0 {
+				la.probs = c.take(N * cfg.NHead * ws.probT)
+			}
 			ws.layers = append(ws.layers, la)
 		}
 		if nl == cfg.NLayer {
@@ -261,7 +266,7 @@ func (m *Model) blockBackward(ws *Workspace, l int) {
 	}
 	// Attention: mid = res + att·Wo (+ b).
 	matmulBackward(ws.datt, lg.wo, lg.bo, ws.dres, la.att, lw.wo, N, O, C, llama, false)
-	attentionBackward(ws.dqkv, ws.datt, la.qkv, la.lse, ws.starts, a, &ws.attnScratch)
+	attentionBackward(ws.dqkv, ws.datt, la.qkv, la.lse, la.probs, ws.starts, a, &ws.attnScratch)
 	if llama {
 		ropeBackward(ws.dqkv, ws.pos, N, Q, c.NHead+c.NKVHead, a.hd, m.ropeCos, m.ropeSin)
 	}
@@ -294,6 +299,18 @@ func (m *Model) run(ws *Workspace, b Batch, train, withLogits bool) {
 	if train {
 		nl = m.Config.NLayer
 	}
+	// Training keeps the attention probabilities for the backward pass when they are
+	// small (as for short sequences): Backward then does not recompute them.
+	ws.probT = 0
+	if train {
+		maxT := 0
+		for i := 0; i+1 < len(b.Starts); i++ {
+			maxT = max(maxT, b.Starts[i+1]-b.Starts[i])
+		}
+		if N*m.Config.NHead*maxT <= attnProbBudget {
+			ws.probT = maxT
+		}
+	}
 	ws.plan(m.Config, N, nl, withLogits, train)
 	ws.bind(b)
 	ws.train, ws.logitOK = false, false
@@ -310,7 +327,7 @@ func (m *Model) run(ws *Workspace, b Batch, train, withLogits bool) {
 			}
 		}
 		m.blockForward(l, la, out, N, ws.pos, !train && m.bf != nil, func(la *layerActs) {
-			attentionForward(la.att, la.lse, la.qkv, ws.starts, a, &ws.attnScratch)
+			attentionForward(la.att, la.lse, la.probs, la.qkv, ws.starts, a, &ws.attnScratch)
 		})
 	}
 	m.finalNormForward(ws)

@@ -130,12 +130,18 @@ func relErr(a, b []float32) float64 {
 // goldenTol is the bound on relErr for every compared tensor.
 const goldenTol = 1e-5
 
+// TestGolden runs every case with the default and a small attention row block, with the
+// attention probabilities kept by the forward pass and (budget 0) recomputed by the
+// backward pass.
 func TestGolden(t *testing.T) {
-	defer func(rb int) { attnRowBlock = rb }(attnRowBlock)
-	for _, rb := range []int{attnRowBlock, 5} { // 5: several causal row blocks, ragged ends
-		attnRowBlock = rb
-		for _, name := range goldenCases {
-			testGolden(t, fmt.Sprintf("%s/rowblock%d", name, rb), name)
+	defer func(rb, pb int) { attnRowBlock, attnProbBudget = rb, pb }(attnRowBlock, attnProbBudget)
+	for _, pb := range []int{attnProbBudget, 0} {
+		attnProbBudget = pb
+		for _, rb := range []int{attnRowBlock, 5} { // 5: several causal row blocks, ragged ends
+			attnRowBlock = rb
+			for _, name := range goldenCases {
+				testGolden(t, fmt.Sprintf("%s/rowblock%d/probs%v", name, rb, pb > 0), name)
+			}
 		}
 	}
 }
