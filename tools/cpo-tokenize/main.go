@@ -130,8 +130,7 @@ func encode(c *cli.Context) error {
 			return err
 		}
 	}
-	r, err := prep.NewReader(ro)
-	if err != nil {
+	if _, err := prep.NewReader(ro); err != nil {
 		return cliutil.UsageError{Err: err}
 	}
 	inputs := c.Args().Slice()
@@ -149,14 +148,49 @@ func encode(c *cli.Context) error {
 	if len(inputs) == 0 {
 		inputs = []string{"-"}
 	}
-	for _, in := range inputs {
+	// The inputs are read twice, so that memory stays bounded by a chunk of records: once to
+	// count the records (the test split is drawn over all of them), once to tokenize and
+	// write them. Standard input is kept in a temporary file for the second reading.
+	locals := make([]string, len(inputs))
+	var spool string
+	for i, in := range inputs {
 		local, err := hub.ResolveFile(c.Context, in) // hf:// URIs to files in the hub cache
 		if err != nil {
 			return err
 		}
-		if err := r.ReadFile(local, c.App.Reader); err != nil {
-			return hintSkipBad(err)
+		locals[i] = local
+		if local == "-" && spool == "" && format != prep.FormatParquet {
+			if spool, err = spoolStdin(c.App.Reader); err != nil {
+				return err
+			}
+			defer os.Remove(spool)
 		}
+	}
+	readAll := func(r *prep.Reader) error {
+		for _, local := range locals {
+			var stdin io.Reader
+			if local == "-" && spool != "" {
+				f, err := os.Open(spool)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				stdin = f
+			}
+			if err := r.ReadFile(local, stdin); err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return cliutil.ErrInterrupted
+			}
+		}
+		return nil
+	}
+	counter, _ := prep.NewReader(ro)
+	records := 0
+	counter.Emit = func(prep.Record) error { records++; return nil }
+	if err := readAll(counter); err != nil {
+		return hintSkipBad(err)
 	}
 	source := c.String("source")
 	if source == "" {
@@ -178,9 +212,9 @@ func encode(c *cli.Context) error {
 	default:
 		return cliutil.Usagef("--bos %q: want auto, yes or no", c.String("bos"))
 	}
-	exs, rep, err := prep.Build(r.Records, o, c.Bool("skip-bad"))
+	b, err := prep.NewBuilder(o, c.Bool("skip-bad"), records)
 	if err != nil {
-		return hintSkipBad(err)
+		return err
 	}
 	opts := cliutil.ShardOptions(c)
 	opts.Metadata = map[string]string{"cpo.tokenizer": tok.Fingerprint()}
@@ -188,23 +222,51 @@ func encode(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	for lo := 0; lo < len(exs); lo += 4096 {
-		if err := ctx.Err(); err != nil {
-			w.Abort()
-			return cliutil.ErrInterrupted
-		}
-		if err := w.Write(exs[lo:min(lo+4096, len(exs))]...); err != nil {
-			w.Abort()
+	const chunk = 4096 // records tokenized and written at a time
+	batch := make([]prep.Record, 0, chunk)
+	flush := func() error {
+		exs, err := b.Add(batch)
+		batch = batch[:0]
+		if err != nil {
 			return err
 		}
+		if err := ctx.Err(); err != nil {
+			return cliutil.ErrInterrupted
+		}
+		return w.Write(exs...)
 	}
-	if err := ctx.Err(); err != nil {
+	r, _ := prep.NewReader(ro)
+	r.Emit = func(rec prep.Record) error {
+		if b.Report().Records+len(batch) == records {
+			return fmt.Errorf("the inputs changed while they were read: more than the %d records of the first reading", records)
+		}
+		batch = append(batch, rec)
+		if len(batch) == chunk {
+			return flush()
+		}
+		return nil
+	}
+	err = readAll(r)
+	if err == nil {
+		err = flush()
+	}
+	if err == nil && b.Report().Records != records {
+		err = fmt.Errorf("the inputs changed while they were read: %d records, %d in the first reading", b.Report().Records, records)
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
 		w.Abort()
-		return cliutil.ErrInterrupted
+		if ctx.Err() != nil {
+			return cliutil.ErrInterrupted
+		}
+		return hintSkipBad(err)
 	}
 	if err := w.Close(); err != nil {
 		return err
 	}
+	rep := b.Report()
 	if !c.Bool("quiet") {
 		fmt.Fprintf(os.Stderr, "cpo-tokenize: %s%s; tokenizer %s %s\n", rep, prep.SkippedString(r.Skipped), tok.Kind(), tok.Fingerprint()[:16])
 	}
@@ -493,4 +555,25 @@ func convertCmd() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// spoolStdin copies standard input to a temporary file and returns its path.
+func spoolStdin(stdin io.Reader) (string, error) {
+	if stdin == nil {
+		stdin = os.Stdin
+	}
+	f, err := os.CreateTemp("", "cpo-tokenize-stdin-*")
+	if err != nil {
+		return "", fmt.Errorf("standard input: %w", err)
+	}
+	if _, err := io.Copy(f, stdin); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", fmt.Errorf("standard input: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("standard input: %w", err)
+	}
+	return f.Name(), nil
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/cpo-toolchain/cpo/pkg/hub/hubtest"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
 	"github.com/cpo-toolchain/cpo/pkg/tokenizer"
+	"github.com/cpo-toolchain/cpo/pkg/tokenizer/prep"
 )
 
 // gpt2Dir unpacks the committed GPT-2 vocabulary.
@@ -123,6 +125,79 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if _, err := run(t, "", "encode", "-t", trained, corpus, "--out", textOut); err == nil {
 		t.Fatal("a flag after the inputs was accepted")
+	}
+}
+
+// TestEncodeStreamsInChunks: an input of more records than one chunk (4,096), from a file
+// and from standard input, gives exactly the examples prep.Build makes from all records at
+// once (ids, test split over all records, tokens), and a duplicate id in a later chunk is
+// still found.
+func TestEncodeStreamsInChunks(t *testing.T) {
+	tokDir := gpt2Dir(t)
+	dir := t.TempDir()
+	var rows strings.Builder
+	for i := range 9000 {
+		fmt.Fprintf(&rows, `{"q":"question %d about %s","a":"answer %d"}`+"\n", i, strings.Repeat("y", i%13), i%97)
+	}
+	in := filepath.Join(dir, "qa.jsonl")
+	os.WriteFile(in, []byte(rows.String()), 0o644)
+	tok, err := tokenizer.Load(tokDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := prep.NewReader(prep.ReadOptions{Format: prep.FormatJSONL, PromptField: "q", ResponseField: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ReadFile(in, nil); err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := prep.Build(r.Records, prep.Options{Tokenizer: tok, Source: "qa", EOS: true, TestFrac: 0.3, Seed: 5}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"encode", "-q", "-t", tokDir, "--format", "jsonl", "--prompt-field", "q", "--response-field", "a",
+		"--source", "qa", "--test-frac", "0.3", "--seed", "5"}
+	for _, viaStdin := range []bool{false, true} {
+		out := filepath.Join(dir, fmt.Sprint("ex-", viaStdin, ".parquet"))
+		a := append(append([]string(nil), args...), "--out", out)
+		stdin := ""
+		if viaStdin {
+			stdin = rows.String()
+			a = append(a, "-")
+		} else {
+			a = append(a, in)
+		}
+		if _, err := run(t, stdin, a...); err != nil {
+			t.Fatal(err)
+		}
+		got, err := shard.ReadAll[shard.Example]([]string{out}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("stdin %v: %d examples, want %d", viaStdin, len(got), len(want))
+		}
+		for i := range got {
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Fatalf("stdin %v: example %d\n got %+v\nwant %+v", viaStdin, i, got[i], want[i])
+			}
+		}
+	}
+	// An id repeated 5,000 rows later (another chunk) is an error naming the line.
+	var dup strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&dup, `{"id":"r%d","q":"q","a":"a"}`+"\n", i)
+	}
+	dup.WriteString(`{"id":"r3","q":"q","a":"a"}` + "\n")
+	os.WriteFile(in, []byte(dup.String()), 0o644)
+	_, err = run(t, "", "encode", "-q", "-t", tokDir, "--format", "jsonl", "--prompt-field", "q", "--response-field", "a",
+		"--id-field", "id", "--out", filepath.Join(dir, "dup.parquet"), in)
+	if err == nil || !strings.Contains(err.Error(), "qa.jsonl:5001:") || !strings.Contains(err.Error(), "duplicate id") {
+		t.Fatalf("duplicate id across chunks: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dup.parquet")); err == nil {
+		t.Error("a failed run left its output")
 	}
 }
 

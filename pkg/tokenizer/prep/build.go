@@ -113,32 +113,70 @@ type result struct {
 // A record that cannot be used (a text document under two tokens, an id already used) is an
 // error naming its file and line, unless skipBad, which drops and counts it.
 func Build(recs []Record, o Options, skipBad bool) ([]shard.Example, Report, error) {
+	b, err := NewBuilder(o, skipBad, len(recs))
+	if err != nil {
+		return nil, Report{}, err
+	}
+	out, err := b.Add(recs)
+	return out, b.Report(), err
+}
+
+// Builder is Build a chunk of records at a time, for inputs larger than memory: the records
+// are numbered across chunks (ids <source>-<index>, the test split of TestSet over all n
+// records, duplicate ids across chunks), so that the examples equal Build's on all records.
+type Builder struct {
+	o       Options
+	skipBad bool
+	n       int    // records in all
+	next    int    // index of the next record
+	test    []bool // the test split of the n records
+	fp      string
+	seen    map[string]bool
+	rep     Report
+}
+
+// NewBuilder checks o and prepares to build examples from n records in all.
+func NewBuilder(o Options, skipBad bool, n int) (*Builder, error) {
 	tok := o.Tokenizer
 	if o.Overflow == "" {
 		o.Overflow = Truncate
 	}
 	if o.Overflow != Truncate && o.Overflow != Drop {
-		return nil, Report{}, fmt.Errorf("overflow policy %q: want truncate or drop", o.Overflow)
+		return nil, fmt.Errorf("overflow policy %q: want truncate or drop", o.Overflow)
 	}
 	if o.Text && (o.PrefixFrac <= 0 || o.PrefixFrac >= 1) {
-		return nil, Report{}, fmt.Errorf("prefix fraction %g: want 0 < f < 1", o.PrefixFrac)
+		return nil, fmt.Errorf("prefix fraction %g: want 0 < f < 1", o.PrefixFrac)
 	}
 	if o.TestFrac < 0 || o.TestFrac > 1 {
-		return nil, Report{}, fmt.Errorf("test fraction %g: want 0 <= f <= 1", o.TestFrac)
+		return nil, fmt.Errorf("test fraction %g: want 0 <= f <= 1", o.TestFrac)
 	}
 	if o.BOS && tok.BOS() < 0 {
-		return nil, Report{}, fmt.Errorf("the tokenizer has no BOS token")
+		return nil, fmt.Errorf("the tokenizer has no BOS token")
 	}
 	if o.EOS && tok.EOS() < 0 {
-		return nil, Report{}, fmt.Errorf("the tokenizer has no EOS token")
+		return nil, fmt.Errorf("the tokenizer has no EOS token")
 	}
-	workers := o.Workers
-	if workers <= 0 {
-		workers = runtime.NumCPU()
+	if o.Workers <= 0 {
+		o.Workers = runtime.NumCPU()
 	}
-	test := TestSet(len(recs), o.TestFrac, o.Seed)
-	fp := tok.Fingerprint()
+	return &Builder{o: o, skipBad: skipBad, n: n, test: TestSet(n, o.TestFrac, o.Seed), fp: tok.Fingerprint(),
+		seen: map[string]bool{}, rep: Report{Dropped: map[string]int{}}}, nil
+}
+
+// Report counts what the builder did so far.
+func (b *Builder) Report() Report { return b.rep }
+
+// Add tokenizes the next records (in order, o.Workers goroutines) and returns their
+// examples. More records than NewBuilder was told of is an error.
+func (b *Builder) Add(recs []Record) ([]shard.Example, error) {
+	if b.next+len(recs) > b.n {
+		return nil, fmt.Errorf("prep: %d records added to a builder of %d", b.next+len(recs), b.n)
+	}
+	base := b.next
+	b.next += len(recs)
+	o := &b.o
 	results := make([]result, len(recs))
+	workers := o.Workers
 	var wg sync.WaitGroup
 	chunk := max(1, min(256, len(recs)/(4*workers)+1))
 	next := make(chan int, workers)
@@ -146,10 +184,10 @@ func Build(recs []Record, o Options, skipBad bool) ([]shard.Example, Report, err
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			enc := tok.NewEncoder()
+			enc := o.Tokenizer.NewEncoder()
 			for start := range next {
 				for i := start; i < min(start+chunk, len(recs)); i++ {
-					results[i] = o.one(enc, &recs[i], i, test[i], fp)
+					results[i] = o.one(enc, &recs[i], base+i, b.test[base+i], b.fp)
 				}
 			}
 		}()
@@ -160,21 +198,21 @@ func Build(recs []Record, o Options, skipBad bool) ([]shard.Example, Report, err
 	close(next)
 	wg.Wait()
 
-	rep := Report{Records: len(recs), Dropped: map[string]int{}}
+	rep := &b.rep
+	rep.Records += len(recs)
 	out := make([]shard.Example, 0, len(recs))
-	seen := make(map[string]bool, len(recs))
 	for i := range results {
 		r := &results[i]
 		if r.dropped == "" && r.badDetail == "" {
 			// Generations, judgments and scores are joined by id: ids must be unique.
-			if seen[r.ex.ID] {
+			if b.seen[r.ex.ID] {
 				r.dropped, r.badDetail = "duplicate id", fmt.Sprintf("duplicate id %q", r.ex.ID)
 			}
-			seen[r.ex.ID] = true
+			b.seen[r.ex.ID] = true
 		}
 		if r.badDetail != "" {
-			if !skipBad {
-				return nil, rep, &BadRecordError{File: recs[i].File, Line: recs[i].Line, Reason: r.dropped, Detail: r.badDetail}
+			if !b.skipBad {
+				return nil, &BadRecordError{File: recs[i].File, Line: recs[i].Line, Reason: r.dropped, Detail: r.badDetail}
 			}
 		}
 		if r.dropped != "" {
@@ -196,8 +234,8 @@ func Build(recs []Record, o Options, skipBad bool) ([]shard.Example, Report, err
 		rep.ResponseTokens += int64(len(r.ex.ResponseIDs))
 		out = append(out, r.ex)
 	}
-	rep.Written = len(out)
-	return out, rep, nil
+	rep.Written += len(out)
+	return out, nil
 }
 
 func (o *Options) encode(enc *tokenizer.Encoder, dst []int32, s string) []int32 {

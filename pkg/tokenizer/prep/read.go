@@ -79,11 +79,22 @@ type ReadOptions struct {
 	SkipBad       bool
 }
 
-// Reader collects records from input files.
+// Reader collects records from input files: into Records, or, when Emit is set, by handing
+// each record to Emit as it is read (Records stays empty; an error from Emit stops the read).
 type Reader struct {
 	Opts    ReadOptions
 	Records []Record
 	Skipped map[string]int // by reason
+	Emit    func(Record) error
+}
+
+// add keeps or emits one record.
+func (r *Reader) add(rec Record) error {
+	if r.Emit != nil {
+		return r.Emit(rec)
+	}
+	r.Records = append(r.Records, rec)
+	return nil
 }
 
 // NewReader returns a reader; ParseTemplate its template first when one is given.
@@ -172,8 +183,7 @@ func (r *Reader) readText(name string, in io.Reader) error {
 		if len(bytes.TrimSpace(data)) == 0 {
 			return r.bad(name, 1, "empty document", "empty document")
 		}
-		r.Records = append(r.Records, Record{Prompt: string(data), File: name, Line: 1})
-		return nil
+		return r.add(Record{Prompt: string(data), File: name, Line: 1})
 	}
 	br := bufio.NewReaderSize(in, 1<<20)
 	for line := 1; ; line++ {
@@ -188,7 +198,9 @@ func (r *Reader) readText(name string, in io.Reader) error {
 			case strings.TrimSpace(s) == "":
 				// blank lines separate nothing: skipped silently as they hold no document
 			default:
-				r.Records = append(r.Records, Record{Prompt: s, File: name, Line: line})
+				if e := r.add(Record{Prompt: s, File: name, Line: line}); e != nil {
+					return e
+				}
 			}
 		}
 		if err == io.EOF {
@@ -318,8 +330,7 @@ func (r *Reader) addRecord(name string, line int, fields map[string]string) erro
 	if r.Opts.IDField != "" {
 		rec.ID = fields[r.Opts.IDField]
 	}
-	r.Records = append(r.Records, rec)
-	return nil
+	return r.add(rec)
 }
 
 // readParquet reads the string columns of a generic Parquet file.
