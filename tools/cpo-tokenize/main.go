@@ -96,7 +96,9 @@ func encodeCmd() *cli.Command {
 		Usage:     "tokenize Dolly JSONL, generic JSONL/Parquet or text into example shards",
 		ArgsUsage: "[INPUT...] (files, or hub files hf://datasets/ORG/NAME[@REV]/PATH fetched into the Hugging Face cache; default: standard input)",
 		Description: "The default Dolly prompt template is:\n\n" + prep.DefaultDollyTemplate +
-			"\nand the response follows it directly. Rows are split train/test by a permutation seeded with --seed.",
+			"\nand the response follows it directly. Rows are split train/test by a permutation seeded with --seed. " +
+			"The inputs are read twice (counting the rows, then tokenizing 4,096 at a time), so memory stays small " +
+			"whatever their size; standard input is kept in a temporary file ($TMPDIR) meanwhile.",
 		Flags:  append(flags, cliutil.OutputFlags()...),
 		Action: encode,
 	}
