@@ -15,7 +15,7 @@
 //
 // Every matrix product goes through gemm.Sgemm (row-major), so faster kernels there speed
 // up everything here; SetBF16Inference switches inference to bfloat16 weight copies
-// (gemm.SgemmBF16). The element-wise and row passes (exp for the softmaxes, GELU, SwiGLU,
+// (packed for decoding: gemm.SgemmPackedBF16). The element-wise and row passes (exp for the softmaxes, GELU, SwiGLU,
 // norms, bias and gradient sums) use the AVX-512 kernels of pkg/simd, with plain Go
 // fallbacks (CPO_NOASM=1 turns off both gemm's and simd's assembly). Causal attention
 // works in blocks of query rows that only see the keys before them. The passes are split
