@@ -27,9 +27,13 @@ var maxPackA = 2 << 20
 func sgemmBlocked(kn *kernel, workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	pl := plan{kn: kn, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
 	mr, nr := kn.mr, kn.nr
+	pl.unpacked = useUnpackedA && !transA && kn.fnU != nil && mr == 12
 	mb := maxPackA / k / mr * mr
 	if mb < mr {
 		mb = mr
+	}
+	if pl.unpacked {
+		mb = m // nothing is packed: one block of all rows
 	}
 	pl.npn = (n + nr - 1) / nr
 	// Columns per task: many small tasks, so that the last one to finish leaves the other
@@ -50,21 +54,21 @@ func sgemmBlocked(kn *kernel, workers int, transA, transB bool, m, n, k int, alp
 	pl.ppt = min(ppt, pl.npn)
 	pl.ntn = (pl.npn + pl.ppt - 1) / pl.ppt
 	pl.kc = min(kn.kc, k)
-	// Per worker: the packed B block, then an mr×nr tile for the edges.
-	wsize := pl.kc*pl.ppt*nr + mr*nr
+	// Per worker: the packed B block, then an mr×nr tile for the edges (and, unpacked, an
+	// mr×kc copy of the last partial row panel).
+	wsize := pl.kc*pl.ppt*nr + pl.tmpSize()
 
 	if workers == 1 {
 		wb := getBuffer(wsize)
 		for i0 := 0; i0 < m; i0 += mb {
 			rows := min(mb, m-i0)
-			np := (rows + mr - 1) / mr
-			abuf := getBuffer(np * mr * k)
-			pl.block(i0, rows, abuf.f, 1)
-			pl.packA(0, np)
+			abuf := pl.aBuffer(rows)
+			pl.block(i0, rows, abuf, 1)
+			pl.packA(0, pl.np)
 			for t := 0; t < pl.ntm*pl.ntn; t++ {
 				pl.task(t, wb.f)
 			}
-			putBuffer(abuf)
+			pl.putABuffer(abuf)
 		}
 		putBuffer(wb)
 		return
@@ -76,17 +80,18 @@ func sgemmBlocked(kn *kernel, workers int, transA, transB bool, m, n, k int, alp
 	bufs := make([]*buffer, parallel.Workers(workers))
 	for i0 := 0; i0 < m; i0 += mb {
 		rows := min(mb, m-i0)
-		np := (rows + mr - 1) / mr
-		abuf := getBuffer(np * mr * k)
-		pl.block(i0, rows, abuf.f, 2*workers)
-		parallel.For(np, workers, pl.packA)
+		abuf := pl.aBuffer(rows)
+		pl.block(i0, rows, abuf, 2*workers)
+		if !pl.unpacked {
+			parallel.For(pl.np, workers, pl.packA)
+		}
 		parallel.Tasks(pl.ntm*pl.ntn, workers, func(w, t int) {
 			if bufs[w] == nil {
 				bufs[w] = getBuffer(wsize)
 			}
 			pl.task(t, bufs[w].f)
 		})
-		putBuffer(abuf)
+		pl.putABuffer(abuf)
 	}
 	for _, bf := range bufs {
 		if bf != nil {
@@ -133,8 +138,11 @@ func (pl *plan) sharedB(workers, mb int) {
 	for i0 := 0; i0 < pl.m; i0 += mb {
 		rows := min(mb, pl.m-i0)
 		np := (rows + mr - 1) / mr
-		abuf := getBuffer(np * mr * k)
-		pl.i0, pl.rows, pl.ap, pl.np = i0, rows, abuf.f, np
+		abuf := pl.aBuffer(rows)
+		pl.i0, pl.rows, pl.np = i0, rows, np
+		if abuf != nil {
+			pl.ap = abuf.f
+		}
 		// Compute tiles: pmt row panels × ppt column panels.
 		want := max(8*nw, int(2*float64(rows)*float64(n)*float64(k)/sharedTaskFlops))
 		ppt := max(2, (npn+want-1)/want)
@@ -145,6 +153,9 @@ func (pl *plan) sharedB(workers, mb int) {
 		// op(A) packing tasks of apt panels; op(B) is packed with the first block only.
 		apt := max(1, (np+4*nw-1)/(4*nw))
 		nat := (np + apt - 1) / apt
+		if pl.unpacked {
+			nat = 0
+		}
 		npack := nat
 		if i0 == 0 {
 			npack += nkb * nbq
@@ -168,7 +179,7 @@ func (pl *plan) sharedB(workers, mb int) {
 				return
 			}
 			if tmps[w] == nil {
-				tmps[w] = getBuffer(mr * nr)
+				tmps[w] = getBuffer(pl.tmpSize())
 			}
 			t -= npack
 			tm, tn := t%ntm, t/ntm
@@ -176,7 +187,7 @@ func (pl *plan) sharedB(workers, mb int) {
 			jp0, jp1 := tn*ppt, min(npn, (tn+1)*ppt)
 			// Every packing task was handed out before this one; wait only for those that
 			// pack this tile's panels and are still running (at most one task's time).
-			for x := pr0 / apt; x <= (pr1-1)/apt; x++ {
+			for x := pr0 / apt; nat > 0 && x <= (pr1-1)/apt; x++ {
 				wait(x)
 			}
 			for pc := 0; pc < k; pc += kc {
@@ -189,7 +200,7 @@ func (pl *plan) sharedB(workers, mb int) {
 				pl.tile(pc, kcb, pr0, pr1, jp0, jp1, bp[pc*npn*nr:], 0, tmps[w].f)
 			}
 		})
-		putBuffer(abuf)
+		pl.putABuffer(abuf)
 	}
 	for _, bf := range tmps {
 		if bf != nil {
@@ -210,6 +221,8 @@ type plan struct {
 
 	npn, ppt, ntn int // column panels of C; panels per task; column tasks
 	kc            int // depth of a packed block
+	// unpacked: op(A) = A is read as stored by kn.fnU, not packed (ap is nil).
+	unpacked bool
 
 	// The current block of rows: C rows i0..i0+rows, np panels of packed op(A) in ap,
 	// split into ntm row tasks of pmt panels.
@@ -217,10 +230,41 @@ type plan struct {
 	ap                     []float32
 }
 
+// useUnpackedA (a variable so tests can switch it) lets sgemmBlocked read an untransposed
+// A as stored with the kernel's fnU instead of packing it.
+var useUnpackedA = true
+
+// tmpSize is the scratch each worker needs beside packed B, in floats: an mr×nr tile for
+// the edges of C and, when A is read unpacked, an mr×kc copy of the last partial row panel.
+func (pl *plan) tmpSize() int {
+	if pl.unpacked {
+		return pl.kn.mr*pl.kn.nr + pl.kn.mr*pl.kc
+	}
+	return pl.kn.mr * pl.kn.nr
+}
+
+// aBuffer returns the packed-A storage for a block of rows (nil when A is read unpacked).
+func (pl *plan) aBuffer(rows int) *buffer {
+	if pl.unpacked {
+		return nil
+	}
+	mr := pl.kn.mr
+	return getBuffer((rows + mr - 1) / mr * mr * pl.k)
+}
+
+func (pl *plan) putABuffer(bf *buffer) {
+	if bf != nil {
+		putBuffer(bf)
+	}
+}
+
 // block sets up the row block i0..i0+rows with packed-A storage ap, splitting the rows too
 // when there are fewer than want column tasks (each row task packs its columns of B again).
-func (pl *plan) block(i0, rows int, ap []float32, want int) {
-	pl.i0, pl.rows, pl.ap = i0, rows, ap
+func (pl *plan) block(i0, rows int, abuf *buffer, want int) {
+	pl.i0, pl.rows, pl.ap = i0, rows, nil
+	if abuf != nil {
+		pl.ap = abuf.f
+	}
 	pl.np = (rows + pl.kn.mr - 1) / pl.kn.mr
 	pl.ntm = 1
 	if pl.ntn < want {
@@ -233,6 +277,9 @@ func (pl *plan) block(i0, rows int, ap []float32, want int) {
 
 // packA packs the row panels lo..hi of the current block.
 func (pl *plan) packA(lo, hi int) {
+	if pl.unpacked {
+		return
+	}
 	mr, k := pl.kn.mr, pl.k
 	if pl.transA && mr == 12 && pl.kn.packAT12 != nil {
 		lo = pl.packATGrouped(lo, min(hi, pl.rows/mr))
@@ -269,14 +316,14 @@ func (pl *plan) packATGrouped(lo, hi int) int {
 // panels of C, over all of K) with scratch ws of the size set up by sgemmBlocked.
 func (pl *plan) task(t int, ws []float32) {
 	kn := pl.kn
-	mr, nr, k, n, kc := kn.mr, kn.nr, pl.k, pl.n, pl.kc
+	nr, k, n, kc := kn.nr, pl.k, pl.n, pl.kc
 	tm, tn := t%pl.ntm, t/pl.ntm
 	pr0, pr1 := tm*pl.pmt, min(pl.np, (tm+1)*pl.pmt)
 	jp0, jp1 := tn*pl.ppt, min(pl.npn, (tn+1)*pl.ppt)
 	col0 := jp0 * nr
 	cols := min(n, jp1*nr) - col0
 	bp := ws[:kc*pl.ppt*nr]
-	tmp := ws[kc*pl.ppt*nr : kc*pl.ppt*nr+mr*nr]
+	tmp := ws[kc*pl.ppt*nr : kc*pl.ppt*nr+pl.tmpSize()]
 	for pc := 0; pc < k; pc += kc {
 		kcb := min(kc, k-pc)
 		packB(bp, pl.transB, pl.b, pl.ldb, pc, kcb, col0, cols, kn)
@@ -287,8 +334,13 @@ func (pl *plan) task(t int, ws []float32) {
 // tile multiplies the packed row panels pr0..pr1 of the current block by the column panels
 // jp0..jp1 of op(B) for the K block pc..pc+kcb, into C (overwriting it with beta for the
 // first K block, accumulating after). bp holds that K block of op(B) packed (see packB)
-// from column panel jpBase on; tmp is an mr×nr scratch tile for the edges.
+// from column panel jpBase on; tmp (tmpSize floats) starts with an mr×nr scratch tile for
+// the edges.
 func (pl *plan) tile(pc, kcb, pr0, pr1, jp0, jp1 int, bp []float32, jpBase int, tmp []float32) {
+	if pl.unpacked {
+		pl.tileU(pc, kcb, pr0, pr1, jp0, jp1, bp, jpBase, tmp)
+		return
+	}
 	kn := pl.kn
 	mr, nr, k, n := kn.mr, kn.nr, pl.k, pl.n
 	c, ldc, alpha := pl.c, pl.ldc, pl.alpha
@@ -313,6 +365,69 @@ func (pl *plan) tile(pc, kcb, pr0, pr1, jp0, jp1 int, bp []float32, jpBase int, 
 					continue
 				}
 				kn.fn(kcb, app, bpp, &tmp[0], nr, 1, 0)
+				for ii := 0; ii < h; ii++ {
+					crow := c[(i+ii)*ldc+j : (i+ii)*ldc+j+wd]
+					trow := tmp[ii*nr : ii*nr+wd]
+					if be == 0 {
+						for jj := range crow {
+							crow[jj] = alpha * trow[jj]
+						}
+					} else {
+						for jj := range crow {
+							crow[jj] = alpha*trow[jj] + be*crow[jj]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// tileU is tile with A read as stored (pl.unpacked) by the kernel's fnU. A last row panel
+// of fewer than mr rows is copied, once per call, into the scratch after the edge tile
+// (mr rows of kcb floats, the missing rows zero).
+func (pl *plan) tileU(pc, kcb, pr0, pr1, jp0, jp1 int, bp []float32, jpBase int, tmp []float32) {
+	kn := pl.kn
+	mr, nr, n := kn.mr, kn.nr, pl.n
+	a, lda := pl.a, pl.lda
+	c, ldc, alpha := pl.c, pl.ldc, pl.alpha
+	mcp := max(1, kn.mc/mr)
+	end := pl.i0 + pl.rows
+	be := pl.beta
+	if pc > 0 {
+		be = 1
+	}
+	edge := tmp[mr*nr : mr*nr+mr*kcb]
+	if last := pl.np - 1; pl.rows%mr != 0 && pr0 <= last && last < pr1 {
+		i := pl.i0 + last*mr
+		h := end - i
+		for ii := 0; ii < h; ii++ {
+			copy(edge[ii*kcb:(ii+1)*kcb], a[(i+ii)*lda+pc:(i+ii)*lda+pc+kcb])
+		}
+		clear(edge[h*kcb:])
+	}
+	// The last element read by a full panel of rows of this K block.
+	if full := min(pr1, pl.rows/mr); full > pr0 {
+		_ = a[(pl.i0+full*mr-1)*lda+pc+kcb-1]
+	}
+	for ic := pr0; ic < pr1; ic += mcp {
+		ie := min(pr1, ic+mcp)
+		for jp := jp0; jp < jp1; jp++ {
+			bpp := &bp[(jp-jpBase)*kcb*nr]
+			j := jp * nr
+			wd := min(nr, n-j)
+			for r := ic; r < ie; r++ {
+				i := pl.i0 + r*mr
+				h := min(mr, end-i)
+				if h == mr && wd == nr {
+					kn.fnU(kcb, &a[i*lda+pc], lda, bpp, &c[i*ldc+j], ldc, alpha, be)
+					continue
+				}
+				if h == mr {
+					kn.fnU(kcb, &a[i*lda+pc], lda, bpp, &tmp[0], nr, 1, 0)
+				} else {
+					kn.fnU(kcb, &edge[0], kcb, bpp, &tmp[0], nr, 1, 0)
+				}
 				for ii := 0; ii < h; ii++ {
 					crow := c[(i+ii)*ldc+j : (i+ii)*ldc+j+wd]
 					trow := tmp[ii*nr : ii*nr+wd]

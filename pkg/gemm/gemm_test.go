@@ -158,11 +158,12 @@ func TestSgemmAlphaBeta(t *testing.T) {
 
 // TestSgemmBlocking covers K past several kc blocks, many tasks, the row split for narrow
 // C, several packed-A row blocks, and 1 and 2 threads, in parallel both with op(B) packed
-// whole up front (sharedB) and packed per task (maxPackB 0).
+// whole up front (sharedB) and packed per task (maxPackB 0); A as stored both read
+// unpacked (fnU) and packed.
 func TestSgemmBlocking(t *testing.T) {
 	defer SetThreads(0)
-	oldPack, oldPackB := maxPackA, maxPackB
-	defer func() { maxPackA, maxPackB = oldPack, oldPackB }()
+	oldPack, oldPackB, oldU := maxPackA, maxPackB, useUnpackedA
+	defer func() { maxPackA, maxPackB, useUnpackedA = oldPack, oldPackB, oldU }()
 	r := rand.New(rand.NewSource(3))
 	for _, th := range []int{1, 2, 3} {
 		SetThreads(min(th, 2))
@@ -170,7 +171,8 @@ func TestSgemmBlocking(t *testing.T) {
 		if th == 3 {
 			maxPackB = 0
 		}
-		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+		for _, tr := range [][3]bool{{false, false, true}, {false, true, true}, {false, false, false}, {false, true, false}, {true, false}, {true, true}} {
+			useUnpackedA = tr[2]
 			maxPackA = oldPack
 			check(t, r, problem{transA: tr[0], transB: tr[1], m: 30, n: 517, k: 600, alpha: 0.75, beta: 0.5, pad: 3})
 			check(t, r, problem{transA: tr[0], transB: tr[1], m: 25, n: 70, k: 1700, alpha: 1, beta: 1, pad: 0})

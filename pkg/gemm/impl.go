@@ -20,6 +20,9 @@ type kernel struct {
 	// fn computes C[i*ldc+j] = alpha*Σ_p a[p*mr+i]*b[p*nr+j] + beta*C[i*ldc+j] for the
 	// mr×nr tile at c; C is not read when beta is +0.
 	fn func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+	// fnU, if not nil (mr = 12 only), is fn with A read as stored instead of packed:
+	// C[i*ldc+j] = alpha*Σ_p a[i*lda+p]*b[p*nr+j] + beta*C[i*ldc+j] for i < 12, j < nr.
+	fnU func(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
 	// gemv, if not nil, computes a single-row product without packing (see gemvAVX512):
 	// c[j] = alpha*Σ_p a[p]*op(B)[p][j] + beta*c[j] for j0 ≤ j < j1; beta is +0 when zero.
 	gemv func(transB bool, j0, j1, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32)

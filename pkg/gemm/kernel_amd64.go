@@ -9,6 +9,11 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func sgemmKernelAVX512(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
+// sgemmKernelAVX512U is sgemmKernelAVX512 with A read unpacked: 12 rows lda floats apart.
+//
+//go:noescape
+func sgemmKernelAVX512U(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
 //go:noescape
 func sgemmKernelAVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
@@ -16,7 +21,7 @@ func sgemmKernelAVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 func asmKernels() []*kernel {
 	var ks []*kernel
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL { // VL: the reductions use Y16..Y23
-		k := &kernel{name: "avx512", mr: 12, nr: 32, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX512, gemv: gemvAVX512, fewRows: fewRowsAVX512,
+		k := &kernel{name: "avx512", mr: 12, nr: 32, kc: 768, mc: 516, nc: 1024, fn: sgemmKernelAVX512, fnU: sgemmKernelAVX512U, gemv: gemvAVX512, fewRows: fewRowsAVX512,
 			packBT16: packBT16, packBN32: packBN32, packAT12: packAT12, packAN12: packAN12}
 		if cpu.X86.HasAVX512BW {
 			k.bf16Rows = bf16RowsAVX512

@@ -35,6 +35,7 @@ func main() {
 	// AVX-512: 12×32 tile, 24 accumulators Z8..Z31, B in Z0,Z1, broadcasts in Z2..Z7.
 	gen(&sb, spec{name: "sgemmKernelAVX512", mr: 12, nv: 2, reg: "Z", w: 16, accBase: 8, tmp: []int{2, 3, 4, 5, 6, 7}, zero: "VPXORD"})
 	// AVX2+FMA: 6×16 tile, 12 accumulators Y4..Y15, B in Y0,Y1, broadcasts in Y2,Y3.
+	genUnpackedA(&sb)
 	gen(&sb, spec{name: "sgemmKernelAVX2", mr: 6, nv: 2, reg: "Y", w: 8, accBase: 4, tmp: []int{2, 3}, zero: "VXORPS"})
 	genAxpy(&sb, "saxpy4", 4)
 	genAxpy(&sb, "saxpy1", 1)
@@ -757,4 +758,115 @@ func genPackedBF16(sb *strings.Builder) {
 		p("VZEROUPPER")
 		p("RET")
 	}
+}
+
+// genUnpackedA writes sgemmKernelAVX512U, the 12×32 AVX-512 kernel of gen with A read as
+// stored (row-major, unpacked) instead of from a packed panel:
+//
+//	acc[i][j] = sum_p a[i*lda+p] * b[p*32+j]     (p < k; a is 12 rows lda apart)
+//
+// Rows 0..7 are addressed from AX, rows 8..11 from R12 = AX + 8*lda, with the scaled
+// indices R8 = lda, R9 = 3*lda, R10 = 5*lda, R11 = 7*lda (in bytes); ldc is in R13.
+func genUnpackedA(sb *strings.Builder) {
+	const mr, nv, w, nr = 12, 2, 16, 32
+	name := "sgemmKernelAVX512U"
+	p := func(format string, args ...any) { fmt.Fprintf(sb, "\t"+format+"\n", args...) }
+	acc := func(i, j int) string { return fmt.Sprintf("Z%d", 8+i*nv+j) }
+	row := func(r, off int) string {
+		base := "AX"
+		if r >= 8 {
+			base = "R12"
+		}
+		idx := []string{"", "(R8*1)", "(R8*2)", "(R9*1)", "(R8*4)", "(R10*1)", "(R9*2)", "(R11*1)"}[r%8]
+		return fmt.Sprintf("%d(%s)%s", off, base, idx)
+	}
+	fmt.Fprintf(sb, "\n// func %s(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)\n", name)
+	fmt.Fprintf(sb, "// 12×32 tile; a is 12 rows of k floats, lda apart (unpacked); b is k×32 packed k-major.\n")
+	fmt.Fprintf(sb, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
+	p("MOVQ k+0(FP), CX")
+	p("MOVQ a+8(FP), AX")
+	p("MOVQ lda+16(FP), R8")
+	p("SHLQ $2, R8")
+	p("MOVQ b+24(FP), BX")
+	p("MOVQ c+32(FP), DX")
+	p("MOVQ ldc+40(FP), R13")
+	p("SHLQ $2, R13")
+	p("LEAQ (R8)(R8*2), R9")  // 3*lda
+	p("LEAQ (R8)(R8*4), R10") // 5*lda
+	p("LEAQ (R9)(R8*4), R11") // 7*lda
+	p("LEAQ (AX)(R8*8), R12") // row 8
+	p("MOVQ DX, R14")
+	for i := 0; i < mr; i++ {
+		p("PREFETCHT0 (R14)")
+		p("PREFETCHT0 %d(R14)", nr*4-4)
+		p("ADDQ R13, R14")
+	}
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nv; j++ {
+			p("VPXORD %s, %s, %s", acc(i, j), acc(i, j), acc(i, j))
+		}
+	}
+	tmp := []int{2, 3, 4, 5, 6, 7}
+	step := func(u int) {
+		for j := 0; j < nv; j++ {
+			p("VMOVUPS %d(BX), Z%d", (u*nr+j*w)*4, j)
+		}
+		for i := 0; i < mr; i++ {
+			t := fmt.Sprintf("Z%d", tmp[i%len(tmp)])
+			p("VBROADCASTSS %s, %s", row(i, 4*u), t)
+			for j := 0; j < nv; j++ {
+				p("VFMADD231PS Z%d, %s, %s", j, t, acc(i, j))
+			}
+		}
+	}
+	fmt.Fprintf(sb, "u_loop4:\n")
+	p("CMPQ CX, $4")
+	p("JL u_tail")
+	for u := 0; u < 4; u++ {
+		step(u)
+	}
+	p("ADDQ $16, AX")
+	p("ADDQ $16, R12")
+	p("ADDQ $%d, BX", 4*nr*4)
+	p("SUBQ $4, CX")
+	p("JMP u_loop4")
+	fmt.Fprintf(sb, "u_tail:\n")
+	p("TESTQ CX, CX")
+	p("JE u_store")
+	step(0)
+	p("ADDQ $4, AX")
+	p("ADDQ $4, R12")
+	p("ADDQ $%d, BX", nr*4)
+	p("DECQ CX")
+	p("JMP u_tail")
+	fmt.Fprintf(sb, "u_store:\n")
+	p("VBROADCASTSS alpha+48(FP), Z0")
+	p("VBROADCASTSS beta+52(FP), Z1")
+	p("MOVL beta+52(FP), R9")
+	p("TESTL R9, R9")
+	p("JE u_store0")
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nv; j++ {
+			p("VMULPS Z0, %s, %s", acc(i, j), acc(i, j))
+			p("VFMADD231PS %d(DX), Z1, %s", j*w*4, acc(i, j))
+			p("VMOVUPS %s, %d(DX)", acc(i, j), j*w*4)
+		}
+		if i < mr-1 {
+			p("ADDQ R13, DX")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintf(sb, "u_store0:\n")
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nv; j++ {
+			p("VMULPS Z0, %s, %s", acc(i, j), acc(i, j))
+			p("VMOVUPS %s, %d(DX)", acc(i, j), j*w*4)
+		}
+		if i < mr-1 {
+			p("ADDQ R13, DX")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
 }
