@@ -75,3 +75,67 @@ func TestKernelUnpacked(t *testing.T) {
 	}
 	t.Logf("%d kernels with fnU", n)
 }
+
+// TestBlockedUnpacked runs the blocked driver with A read unpacked (useUnpackedA) on 1 and
+// 2 workers for row counts around the 12-row panel (including fewer than 12 rows, which
+// Sgemm would send to fewRows), odd N and K (K past kc), padded lda/ldb/ldc, B as stored
+// and transposed, and alpha/beta including beta = 0 over a C full of NaN, against
+// SgemmRef. The row padding of C must stay untouched.
+func TestBlockedUnpacked(t *testing.T) {
+	old := useUnpackedA
+	defer func() { useUnpackedA = old }()
+	useUnpackedA = true
+	r := rand.New(rand.NewSource(10))
+	sizes := []int{1, 7, 11, 12, 13, 63, 65, 129}
+	ab := [][2]float32{{1, 0}, {0.5, -2}, {-1.5, 1}}
+	for _, kn := range kernels {
+		if kn.fnU == nil {
+			continue
+		}
+		for _, m := range sizes {
+			for it := 0; it < 6; it++ {
+				n := sizes[r.Intn(len(sizes))]
+				k := []int{1, 7, 13, 129, 800}[r.Intn(5)]
+				pad := r.Intn(4)
+				transB := it%2 == 1
+				x := ab[it%3]
+				nanC := x[1] == 0
+				lda, ldc := k+pad, n+pad
+				ldb := n + pad
+				if transB {
+					ldb = k + pad
+				}
+				a := randSlice(r, m*lda)
+				b := randSlice(r, max(k, n)*ldb)
+				c := randSlice(r, m*ldc)
+				if nanC {
+					for i := range c {
+						c[i] = float32(math.NaN())
+					}
+				}
+				want := append([]float32(nil), c...)
+				SgemmRef(false, transB, m, n, k, x[0], a, lda, b, ldb, x[1], want, ldc)
+				tol := 2*float64(k)*math.Abs(float64(x[0]))*eps + 2*math.Abs(float64(x[1]))*eps + 1e-30
+				for _, w := range []int{1, 2} {
+					got := append([]float32(nil), c...)
+					sgemmBlocked(kn, w, false, transB, m, n, k, x[0], a, lda, b, ldb, x[1], got, ldc)
+					for i := 0; i < m; i++ {
+						for j := 0; j < ldc; j++ {
+							o := i*ldc + j
+							if j >= n {
+								if math.Float32bits(got[o]) != math.Float32bits(c[o]) {
+									t.Fatalf("%s m%d n%d k%d: C[%d][%d] in the row padding changed", kn.name, m, n, k, i, j)
+								}
+								continue
+							}
+							if d := math.Abs(float64(got[o] - want[o])); !(d <= tol) {
+								t.Fatalf("%s workers %d m%d n%d k%d transB %v alpha %g beta %g pad %d: C[%d][%d] = %v, reference %v",
+									kn.name, w, m, n, k, transB, x[0], x[1], pad, i, j, got[o], want[o])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
