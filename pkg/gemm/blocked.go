@@ -365,19 +365,7 @@ func (pl *plan) tile(pc, kcb, pr0, pr1, jp0, jp1 int, bp []float32, jpBase int, 
 					continue
 				}
 				kn.fn(kcb, app, bpp, &tmp[0], nr, 1, 0)
-				for ii := 0; ii < h; ii++ {
-					crow := c[(i+ii)*ldc+j : (i+ii)*ldc+j+wd]
-					trow := tmp[ii*nr : ii*nr+wd]
-					if be == 0 {
-						for jj := range crow {
-							crow[jj] = alpha * trow[jj]
-						}
-					} else {
-						for jj := range crow {
-							crow[jj] = alpha*trow[jj] + be*crow[jj]
-						}
-					}
-				}
+				storeEdge(c[i*ldc+j:], ldc, h, wd, tmp, nr, alpha, be)
 			}
 		}
 	}
@@ -428,19 +416,7 @@ func (pl *plan) tileU(pc, kcb, pr0, pr1, jp0, jp1 int, bp []float32, jpBase int,
 				} else {
 					kn.fnU(kcb, &edge[0], kcb, bpp, &tmp[0], nr, 1, 0)
 				}
-				for ii := 0; ii < h; ii++ {
-					crow := c[(i+ii)*ldc+j : (i+ii)*ldc+j+wd]
-					trow := tmp[ii*nr : ii*nr+wd]
-					if be == 0 {
-						for jj := range crow {
-							crow[jj] = alpha * trow[jj]
-						}
-					} else {
-						for jj := range crow {
-							crow[jj] = alpha*trow[jj] + be*crow[jj]
-						}
-					}
-				}
+				storeEdge(c[i*ldc+j:], ldc, h, wd, tmp, nr, alpha, be)
 			}
 		}
 	}
@@ -661,4 +637,22 @@ func align64(s []float32) []float32 {
 		return s
 	}
 	return s[16-off:]
+}
+
+// storeEdge writes an edge tile computed into tmp (rows of nr floats) to the h×wd corner of
+// C at c: C = alpha*tmp + be*C, C not read when be is +0.
+func storeEdge(c []float32, ldc, h, wd int, tmp []float32, nr int, alpha, be float32) {
+	for ii := 0; ii < h; ii++ {
+		crow := c[ii*ldc : ii*ldc+wd]
+		trow := tmp[ii*nr : ii*nr+wd]
+		if be == 0 {
+			for jj := range crow {
+				crow[jj] = alpha * trow[jj]
+			}
+		} else {
+			for jj := range crow {
+				crow[jj] = alpha*trow[jj] + be*crow[jj]
+			}
+		}
+	}
 }
