@@ -117,3 +117,29 @@ func TestPoolFewerProcs(t *testing.T) {
 	runCount(t, 100, 8)
 	For(5, 3, func(lo, hi int) {})
 }
+
+// A task that ends its goroutine with runtime.Goexit (as t.Fatal does) on a helper still
+// counts as done: the loop returns and the next loop runs.
+func TestGoexitInTaskDoesNotHang(t *testing.T) {
+	For(4, 2, func(lo, hi int) {})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Tasks(4, 2, func(w, i int) {
+			if w != 0 {
+				runtime.Goexit()
+			}
+			time.Sleep(10 * time.Millisecond)
+		})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Tasks did not return after a task called runtime.Goexit")
+	}
+	var n atomic.Int32
+	For(8, 2, func(lo, hi int) { n.Add(int32(hi - lo)) })
+	if n.Load() != 8 {
+		t.Fatalf("next loop covered %d of 8", n.Load())
+	}
+}

@@ -49,9 +49,15 @@ func (j *job) work(id int) {
 		if i >= j.n {
 			return
 		}
-		j.fn(id, i)
-		j.done.Add(1)
+		j.run(id, i)
 	}
+}
+
+// run runs one task and counts it even when fn does not return normally (a panic, or
+// runtime.Goexit from t.Fatal), so that the caller never waits for it forever.
+func (j *job) run(id, i int) {
+	defer j.done.Add(1)
+	j.fn(id, i)
 }
 
 // helpersFor returns at least k helpers (k ≤ GOMAXPROCS-1), starting missing ones.

@@ -41,10 +41,12 @@ func AdamWRef(w, g, m, v []float32, p *AdamWParams) {
 	for j := range w {
 		x := w[j] * decay
 		gj := g[j]
-		mj := m[j]*b1 + a1*gj
-		vj := v[j]*b2 + a2*gj*gj
+		// Explicit float32 conversions round each product, so that the compiler cannot fuse
+		// them into FMAs (it does at GOAMD64=v3) and the result stays that of the assembly.
+		mj := float32(m[j]*b1) + float32(a1*gj)
+		vj := float32(v[j]*b2) + float32(float32(a2*gj)*gj)
 		m[j], v[j] = mj, vj
 		denom := float32(math.Sqrt(float64(vj)))/bc + eps
-		w[j] = x - ss*(mj/denom)
+		w[j] = x - float32(ss*(mj/denom))
 	}
 }
