@@ -152,35 +152,63 @@ func encode(c *cli.Context) error {
 	}
 	// The inputs are read twice, so that memory stays bounded by a chunk of records: once to
 	// count the records (the test split is drawn over all of them), once to tokenize and
-	// write them. Standard input is kept in a temporary file for the second reading.
-	locals := make([]string, len(inputs))
-	var spool string
-	for i, in := range inputs {
+	// write them. Standard input and any input that is not a regular file (a named pipe,
+	// <(zcat ...)) is first copied to a temporary file; standard input is read once.
+	type input struct{ name, path, display string } // path: what to open; display: for errors
+	var ins []input
+	stdinSeen := false
+	for _, in := range inputs {
 		local, err := hub.ResolveFile(c.Context, in) // hf:// URIs to files in the hub cache
 		if err != nil {
 			return err
 		}
-		locals[i] = local
-		if local == "-" && spool == "" && format != prep.FormatParquet {
-			if spool, err = spoolStdin(c.App.Reader); err != nil {
+		it := input{name: local, path: local, display: local}
+		switch {
+		case local == "-":
+			if stdinSeen {
+				continue // standard input was read already
+			}
+			stdinSeen = true
+			if format == prep.FormatParquet {
+				return errors.New("parquet input must be a file, not standard input")
+			}
+			it.display = "<stdin>"
+			if it.path, err = spoolStdin(c.App.Reader); err != nil {
 				return err
 			}
-			defer os.Remove(spool)
-		}
-	}
-	readAll := func(r *prep.Reader) error {
-		for _, local := range locals {
-			var stdin io.Reader
-			if local == "-" && spool != "" {
-				f, err := os.Open(spool)
+			defer os.Remove(it.path)
+		default:
+			if st, err := os.Stat(local); err == nil && !st.Mode().IsRegular() && !st.IsDir() {
+				f, err := os.Open(local)
 				if err != nil {
 					return err
 				}
-				defer f.Close()
-				stdin = f
+				it.path, err = spoolStdin(f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("%s: %w", local, err)
+				}
+				defer os.Remove(it.path)
 			}
-			if err := r.ReadFile(local, stdin); err != nil {
-				return err
+		}
+		ins = append(ins, it)
+	}
+	readAll := func(r *prep.Reader) error {
+		for _, it := range ins {
+			if it.path == it.name || format == prep.FormatParquet {
+				if err := r.ReadFile(it.path, nil); err != nil {
+					return err
+				}
+			} else {
+				f, err := os.Open(it.path)
+				if err != nil {
+					return err
+				}
+				err = r.ReadStream(it.display, f)
+				f.Close()
+				if err != nil {
+					return err
+				}
 			}
 			if err := ctx.Err(); err != nil {
 				return cliutil.ErrInterrupted

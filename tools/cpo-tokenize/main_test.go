@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cpo-toolchain/cpo/pkg/cliutil"
@@ -348,5 +349,41 @@ func TestConvertWritesAtomically(t *testing.T) {
 	}
 	if _, err := tokenizer.Load(out); err != nil {
 		t.Fatalf("converted tokenizer.json: %v", err)
+	}
+}
+
+// TestEncodeNamedPipe: an input that can be read once (a named pipe, as <(zcat x) gives) is
+// spooled, so both readings see every record; `-` given twice reads standard input once.
+func TestEncodeNamedPipe(t *testing.T) {
+	tokDir := gpt2Dir(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "rows.jsonl")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip("no named pipes here:", err)
+	}
+	var rows strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&rows, `{"instruction":"q%d","context":"","response":"a%d","category":"x"}`+"\n", i, i)
+	}
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		f.WriteString(rows.String())
+		f.Close()
+	}()
+	out := filepath.Join(dir, "ex.parquet")
+	if _, err := run(t, "", "encode", "-q", "-t", tokDir, "--out", out, fifo); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := shard.CountRows([]string{out}); err != nil || n != 50 {
+		t.Fatalf("named pipe: %d rows, %v", n, err)
+	}
+	if _, err := run(t, rows.String(), "encode", "-q", "-t", tokDir, "--out", out, "-", "-"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := shard.CountRows([]string{out}); err != nil || n != 50 {
+		t.Fatalf("stdin twice: %d rows, %v", n, err)
 	}
 }

@@ -158,6 +158,14 @@ func (r *Reader) ReadFile(name string, stdin io.Reader) error {
 	} else if r.Opts.Format == FormatParquet {
 		return errors.New("parquet input must be a file, not standard input")
 	}
+	return r.ReadStream(display, in)
+}
+
+// ReadStream reads one JSONL, Dolly or text input from in, naming it display in errors.
+func (r *Reader) ReadStream(display string, in io.Reader) error {
+	if r.Opts.Format == FormatParquet {
+		return fmt.Errorf("%s: parquet input must be a file", display)
+	}
 	// A UTF-8 byte order mark (Windows editors) marks the file, not its first row or document.
 	br := bufio.NewReaderSize(in, 1<<20)
 	if b, _ := br.Peek(3); string(b) == "\xef\xbb\xbf" {
