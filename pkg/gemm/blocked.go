@@ -337,10 +337,6 @@ func (pl *plan) task(t int, ws []float32) {
 // from column panel jpBase on; tmp (tmpSize floats) starts with an mr×nr scratch tile for
 // the edges.
 func (pl *plan) tile(pc, kcb, pr0, pr1, jp0, jp1 int, bp []float32, jpBase int, tmp []float32) {
-	if pl.unpacked {
-		pl.tileU(pc, kcb, pr0, pr1, jp0, jp1, bp, jpBase, tmp)
-		return
-	}
 	kn := pl.kn
 	mr, nr, k, n := kn.mr, kn.nr, pl.k, pl.n
 	c, ldc, alpha := pl.c, pl.ldc, pl.alpha
@@ -349,6 +345,16 @@ func (pl *plan) tile(pc, kcb, pr0, pr1, jp0, jp1 int, bp []float32, jpBase int, 
 	be := pl.beta
 	if pc > 0 {
 		be = 1
+	}
+	// mul runs the kernel on row panel r (h rows) and the packed column panel bpp into the
+	// tile at cp (row stride ldcp): C = alpha*A·B + beta*C.
+	var mul func(r, h int, bpp, cp *float32, ldcp int, alpha, beta float32)
+	if pl.unpacked {
+		mul = pl.unpackedMul(pc, kcb, pr0, pr1, tmp)
+	} else {
+		mul = func(r, _ int, bpp, cp *float32, ldcp int, alpha, beta float32) {
+			kn.fn(kcb, &pl.ap[r*mr*k+pc*mr], bpp, cp, ldcp, alpha, beta)
+		}
 	}
 	for ic := pr0; ic < pr1; ic += mcp {
 		ie := min(pr1, ic+mcp)
@@ -359,32 +365,25 @@ func (pl *plan) tile(pc, kcb, pr0, pr1, jp0, jp1 int, bp []float32, jpBase int, 
 			for r := ic; r < ie; r++ {
 				i := pl.i0 + r*mr
 				h := min(mr, end-i)
-				app := &pl.ap[r*mr*k+pc*mr]
 				if h == mr && wd == nr {
-					kn.fn(kcb, app, bpp, &c[i*ldc+j], ldc, alpha, be)
+					mul(r, h, bpp, &c[i*ldc+j], ldc, alpha, be)
 					continue
 				}
-				kn.fn(kcb, app, bpp, &tmp[0], nr, 1, 0)
+				mul(r, h, bpp, &tmp[0], nr, 1, 0)
 				storeEdge(c[i*ldc+j:], ldc, h, wd, tmp, nr, alpha, be)
 			}
 		}
 	}
 }
 
-// tileU is tile with A read as stored (pl.unpacked) by the kernel's fnU. A last row panel
-// of fewer than mr rows is copied, once per call, into the scratch after the edge tile
-// (mr rows of kcb floats, the missing rows zero).
-func (pl *plan) tileU(pc, kcb, pr0, pr1, jp0, jp1 int, bp []float32, jpBase int, tmp []float32) {
+// unpackedMul is tile's multiply with A read as stored (pl.unpacked) by the kernel's fnU. A
+// last row panel of fewer than mr rows is copied, once per call, into the scratch after the
+// edge tile (mr rows of kcb floats, the missing rows zero).
+func (pl *plan) unpackedMul(pc, kcb, pr0, pr1 int, tmp []float32) func(r, h int, bpp, cp *float32, ldcp int, alpha, beta float32) {
 	kn := pl.kn
-	mr, nr, n := kn.mr, kn.nr, pl.n
+	mr, nr := kn.mr, kn.nr
 	a, lda := pl.a, pl.lda
-	c, ldc, alpha := pl.c, pl.ldc, pl.alpha
-	mcp := max(1, kn.mc/mr)
 	end := pl.i0 + pl.rows
-	be := pl.beta
-	if pc > 0 {
-		be = 1
-	}
 	edge := tmp[mr*nr : mr*nr+mr*kcb]
 	if last := pl.np - 1; pl.rows%mr != 0 && pr0 <= last && last < pr1 {
 		i := pl.i0 + last*mr
@@ -398,27 +397,12 @@ func (pl *plan) tileU(pc, kcb, pr0, pr1, jp0, jp1 int, bp []float32, jpBase int,
 	if full := min(pr1, pl.rows/mr); full > pr0 {
 		_ = a[(pl.i0+full*mr-1)*lda+pc+kcb-1]
 	}
-	for ic := pr0; ic < pr1; ic += mcp {
-		ie := min(pr1, ic+mcp)
-		for jp := jp0; jp < jp1; jp++ {
-			bpp := &bp[(jp-jpBase)*kcb*nr]
-			j := jp * nr
-			wd := min(nr, n-j)
-			for r := ic; r < ie; r++ {
-				i := pl.i0 + r*mr
-				h := min(mr, end-i)
-				if h == mr && wd == nr {
-					kn.fnU(kcb, &a[i*lda+pc], lda, bpp, &c[i*ldc+j], ldc, alpha, be)
-					continue
-				}
-				if h == mr {
-					kn.fnU(kcb, &a[i*lda+pc], lda, bpp, &tmp[0], nr, 1, 0)
-				} else {
-					kn.fnU(kcb, &edge[0], kcb, bpp, &tmp[0], nr, 1, 0)
-				}
-				storeEdge(c[i*ldc+j:], ldc, h, wd, tmp, nr, alpha, be)
-			}
+	return func(r, h int, bpp, cp *float32, ldcp int, alpha, beta float32) {
+		if h < mr {
+			kn.fnU(kcb, &edge[0], kcb, bpp, cp, ldcp, alpha, beta)
+			return
 		}
+		kn.fnU(kcb, &a[(pl.i0+r*mr)*lda+pc], lda, bpp, cp, ldcp, alpha, beta)
 	}
 }
 
