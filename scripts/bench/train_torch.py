@@ -1,15 +1,29 @@
 #!/usr/bin/env python3
-"""PyTorch side of the training-step benchmark (make bench): a nanoGPT-style GPT-2 in fp32 on the
-CPU, timing forward + backward + AdamW on random tokens, so `cpo-train bench` can be compared
-with it in the same run.
+"""PyTorch side of the training-step benchmark (make bench): a nanoGPT-style GPT-2 on the CPU,
+timing forward + backward + AdamW on random tokens, so `cpo-train bench` can be compared with it
+in the same run.
 
   /usr/bin/python3 scripts/bench/train_torch.py --config tiny --batch 8 --seq-len 128
   /usr/bin/python3 scripts/bench/train_torch.py --config gpt2-small --batch 4 --seq-len 64
+  /usr/bin/python3 scripts/bench/train_torch.py --config tiny --precision bf16
 
 Configs match cpo-init's presets: tiny = 4 layers, 4 heads, width 256, vocab 8192, context 128;
 gpt2-small = 12 layers, 12 heads, width 768, vocab 50257, context 1024. Prints one line of JSON.
+
+--precision fp32 (default): everything in float32.
+--precision bf16: forward and loss run under torch.autocast("cpu", dtype=torch.bfloat16); backward
+and AdamW run outside it, and the weights, their gradients and the AdamW moments stay float32
+(fp32 master weights; no loss scaling, which bf16 does not need). What autocast does (PyTorch
+1.13, checked op by op): every matrix product (the Linear layers, the attention scores Q K^T and
+the weighting att V, the tied-embedding logits) casts its inputs to bfloat16, accumulates in
+float32 and ROUNDS ITS OUTPUT TO BFLOAT16; the ops fed by those outputs (attention scale, mask and
+softmax, GELU) therefore run in bfloat16, while the residual adds, LayerNorm, embeddings and
+log-softmax + cross entropy run in float32. Backward mirrors this (gradient matmuls and
+bias-gradient sums in bfloat16 with bfloat16 outputs; gradients are cast back to float32 before
+they reach the weights). So it is close to, but not exactly, "bf16 matmul inputs, fp32 everything
+else": PyTorch also rounds matmul outputs and the softmax/GELU activations to bf16.
 """
-import argparse, json, math, os, statistics, time
+import argparse, contextlib, json, math, os, statistics, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -73,6 +87,8 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                    help="fp32, or bf16 = torch.autocast(cpu, bfloat16) around forward and loss (see module doc)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads or os.cpu_count())
     torch.manual_seed(1)
@@ -81,17 +97,25 @@ def main():
     opt = torch.optim.AdamW(m.parameters(), lr=1e-5, weight_decay=0.05)
     idx = torch.randint(cfg["vocab"], (a.batch, a.seq_len))
     tgt = torch.randint(cfg["vocab"], (a.batch, a.seq_len))
+
+    def autocast():
+        if a.precision == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     times = []
     for i in range(a.warmup + a.steps):
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = m(idx, tgt)
+        with autocast():
+            loss = m(idx, tgt)  # scalar, float32 in both modes (cross entropy runs in fp32 under autocast)
         loss.backward()
         opt.step()
         if i >= a.warmup:
             times.append(time.perf_counter() - t)
     ms = statistics.median(times) * 1000
     print(json.dumps({"impl": "pytorch " + torch.__version__, "config": a.config, "batch": a.batch, "seq_len": a.seq_len,
+                      "precision": a.precision,
                       "threads": torch.get_num_threads(), "ms_median": round(ms, 1), "ms_min": round(min(times) * 1000, 1),
                       "tokens_per_s": round(a.batch * a.seq_len / (ms / 1000), 1)}))
 
