@@ -17,7 +17,14 @@ var benchShapes = [][3]int{{512, 768, 3072}, {512, 3072, 768}, {512, 768, 2304},
 // (NN: C=A·B, NT: C=A·Bᵀ as in a forward pass with out×in weights, TN: C=Aᵀ·B as in a
 // weight gradient) and thread count, with the implementation Sgemm selects.
 // Names: Sgemm/MxKxN/TT/tThreads.
-func BenchmarkSgemm(b *testing.B) {
+func BenchmarkSgemm(b *testing.B) { benchProducts(b, Sgemm) }
+
+// BenchmarkSgemmMixedBF16 is BenchmarkSgemm for SgemmMixedBF16 (inputs rounded to bfloat16
+// while packing, VDPBF16PS): same shapes and names, FLOP counted the same way.
+func BenchmarkSgemmMixedBF16(b *testing.B) { benchProducts(b, SgemmMixedBF16) }
+
+// benchProducts runs BenchmarkSgemm's shapes with product fn (Sgemm's signature).
+func benchProducts(b *testing.B, fn func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)) {
 	defer SetThreads(0)
 	r := rand.New(rand.NewSource(1))
 	for _, s := range benchShapes {
@@ -40,11 +47,11 @@ func BenchmarkSgemm(b *testing.B) {
 					SetThreads(th)
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
-					Sgemm(ta, tb, m, n, k, 1, A, lda, B, ldb, 0, C, n) // warm up buffers
+					fn(ta, tb, m, n, k, 1, A, lda, B, ldb, 0, C, n) // warm up buffers
 					b.ResetTimer()
 					cpu0 := threadCPU()
 					for i := 0; i < b.N; i++ {
-						Sgemm(ta, tb, m, n, k, 1, A, lda, B, ldb, 0, C, n)
+						fn(ta, tb, m, n, k, 1, A, lda, B, ldb, 0, C, n)
 					}
 					cpu := threadCPU() - cpu0
 					flop := 2 * float64(m) * float64(n) * float64(k) * float64(b.N)

@@ -214,3 +214,16 @@ func fewRowsAVX512(transB bool, m, j0, j1, k int, alpha float32, a []float32, ld
 		}
 	}
 }
+
+// sgemmKernelBF16DP is the 12×32 kernel of SgemmMixedBF16 (AVX512_BF16): kernel.fn over k
+// pairs of bfloat16, a and b packed as in packAPairs and packBPairs.
+//
+//go:noescape
+func sgemmKernelBF16DP(k int, a, b, c *float32, ldc int, alpha, beta float32)
+
+func init() {
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16 {
+		// kc pairs: 384 pairs hold the same 768 of K as the float32 kernel's blocks.
+		asmPairKernel.Store(&kernel{name: "avx512bf16", mr: 12, nr: 32, kc: 384, mc: 516, nc: 1024, fn: sgemmKernelBF16DP, pairs: true})
+	}
+}
