@@ -139,7 +139,7 @@ func (m *Model) Extend(c *Cache, slots []int, tokens [][]int32) []float32 {
 	} else {
 		layernormForward(c.lastN, c.mean, c.rstd, c.last, m.w.lnfw, m.w.lnfb, ns, C, cfg.NormEps)
 	}
-	mm(c.logits, c.lastN, m.w.head, m.headBF16(false), nil, ns, C, V, true, false)
+	mm(m.sgemm(), c.logits, c.lastN, m.w.head, m.headBF16(false), nil, ns, C, V, true, false)
 	for i, s := range slots {
 		c.lens[s] += n[i]
 	}

@@ -223,24 +223,24 @@ func (m *Model) blockForward(l int, la *layerActs, out []float32, N int, pos []i
 	} else {
 		layernormForward(la.ln, la.lnMean, la.lnRstd, la.res, lw.ln1w, lw.ln1b, N, C, c.NormEps)
 	}
-	mm(la.qkv, la.ln, lw.wqkv, lb.wqkv, lw.bqkv, N, C, Q, llama, false)
+	mm(m.sgemm(), la.qkv, la.ln, lw.wqkv, lb.wqkv, lw.bqkv, N, C, Q, llama, false)
 	if llama {
 		ropeForward(la.qkv, pos, N, Q, c.NHead+c.NKVHead, a.hd, m.ropeCos, m.ropeSin)
 	}
 	attend(la)
 	copy(la.mid, la.res[:N*C])
-	mm(la.mid, la.att, lw.wo, lb.wo, lw.bo, N, O, C, llama, true)
+	mm(m.sgemm(), la.mid, la.att, lw.wo, lb.wo, lw.bo, N, O, C, llama, true)
 	if llama {
 		rmsnormForward(la.ln2, la.ln2Rstd, la.mid, lw.ln2w, N, C, c.NormEps)
-		mm(la.fc, la.ln2, lw.wfc, lb.wfc, nil, N, C, 2*F, true, false)
+		mm(m.sgemm(), la.fc, la.ln2, lw.wfc, lb.wfc, nil, N, C, 2*F, true, false)
 		swigluForward(la.act, la.fc, N, F)
 	} else {
 		layernormForward(la.ln2, la.ln2Mean, la.ln2Rstd, la.mid, lw.ln2w, lw.ln2b, N, C, c.NormEps)
-		mm(la.fc, la.ln2, lw.wfc, lb.wfc, nil, N, C, F, false, false)
+		mm(m.sgemm(), la.fc, la.ln2, lw.wfc, lb.wfc, nil, N, C, F, false, false)
 		biasGELUForward(la.act, la.fc, lw.bfc, N, F)
 	}
 	copy(out, la.mid)
-	mm(out, la.act, lw.wproj, lb.wproj, lw.bproj, N, F, C, llama, true)
+	mm(m.sgemm(), out, la.act, lw.wproj, lb.wproj, lw.bproj, N, F, C, llama, true)
 }
 
 // blockBackward: on entry ws.dres (N, C) is the gradient of block l's output; on return
@@ -254,23 +254,23 @@ func (m *Model) blockBackward(ws *Workspace, l int) {
 	Q, O := a.qkvDim(), a.outDim()
 	llama := c.Arch == ArchLlama
 	// MLP: out = mid + act·Wproj (+ b).
-	matmulBackward(ws.dact, lg.wproj, lg.bproj, ws.dres, la.act, lw.wproj, N, F, C, llama, false)
+	matmulBackward(m.sgemm(), ws.dact, lg.wproj, lg.bproj, ws.dres, la.act, lw.wproj, N, F, C, llama, false)
 	if llama {
 		swigluBackward(ws.dfc, la.fc, ws.dact, N, F)
-		matmulBackward(ws.dln, lg.wfc, nil, ws.dfc, la.ln2, lw.wfc, N, C, 2*F, true, false)
+		matmulBackward(m.sgemm(), ws.dln, lg.wfc, nil, ws.dfc, la.ln2, lw.wfc, N, C, 2*F, true, false)
 		rmsnormBackward(ws.dres, lg.ln2w, ws.dln, la.mid, lw.ln2w, la.ln2Rstd, N, C)
 	} else {
 		geluBackward(ws.dfc, la.fc, ws.dact)
-		matmulBackward(ws.dln, lg.wfc, lg.bfc, ws.dfc, la.ln2, lw.wfc, N, C, F, false, false)
+		matmulBackward(m.sgemm(), ws.dln, lg.wfc, lg.bfc, ws.dfc, la.ln2, lw.wfc, N, C, F, false, false)
 		layernormBackward(ws.dres, lg.ln2w, lg.ln2b, ws.dln, la.mid, lw.ln2w, la.ln2Mean, la.ln2Rstd, N, C)
 	}
 	// Attention: mid = res + att·Wo (+ b).
-	matmulBackward(ws.datt, lg.wo, lg.bo, ws.dres, la.att, lw.wo, N, O, C, llama, false)
+	matmulBackward(m.sgemm(), ws.datt, lg.wo, lg.bo, ws.dres, la.att, lw.wo, N, O, C, llama, false)
 	attentionBackward(ws.dqkv, ws.datt, la.qkv, la.lse, la.probs, ws.starts, a, &ws.attnScratch)
 	if llama {
 		ropeBackward(ws.dqkv, ws.pos, N, Q, c.NHead+c.NKVHead, a.hd, m.ropeCos, m.ropeSin)
 	}
-	matmulBackward(ws.dln, lg.wqkv, lg.bqkv, ws.dqkv, la.ln, lw.wqkv, N, C, Q, llama, false)
+	matmulBackward(m.sgemm(), ws.dln, lg.wqkv, lg.bqkv, ws.dqkv, la.ln, lw.wqkv, N, C, Q, llama, false)
 	if llama {
 		rmsnormBackward(ws.dres, lg.ln1w, ws.dln, la.res, lw.ln1w, la.lnRstd, N, C)
 	} else {
@@ -332,7 +332,7 @@ func (m *Model) run(ws *Workspace, b Batch, train, withLogits bool) {
 	}
 	m.finalNormForward(ws)
 	if withLogits {
-		mm(ws.logits, ws.lnf, m.w.head, m.headBF16(train), nil, N, C, m.Config.VocabSize, true, false)
+		mm(m.sgemm(), ws.logits, ws.lnf, m.w.head, m.headBF16(train), nil, N, C, m.Config.VocabSize, true, false)
 		ws.logitOK = true
 	}
 	ws.train = train
@@ -384,7 +384,7 @@ func (m *Model) Backward(ws *Workspace, dlogp []float32) {
 		}
 	}
 	if 4*M >= 3*N {
-		matmulBackward(ws.dlnf, m.g.head, nil, ws.logits, ws.lnf, m.w.head, N, C, V, true, false)
+		matmulBackward(m.sgemm(), ws.dlnf, m.g.head, nil, ws.logits, ws.lnf, m.w.head, N, C, V, true, false)
 	} else {
 		M = 0
 		for t := 0; t < N; t++ {
@@ -396,7 +396,7 @@ func (m *Model) Backward(ws *Workspace, dlogp []float32) {
 				M++
 			}
 		}
-		matmulBackward(ws.dln, m.g.head, nil, ws.logits, ws.lnfc, m.w.head, M, C, V, true, false)
+		matmulBackward(m.sgemm(), ws.dln, m.g.head, nil, ws.logits, ws.lnfc, m.w.head, M, C, V, true, false)
 		clear(ws.dlnf)
 		M = 0
 		for t := 0; t < N; t++ {

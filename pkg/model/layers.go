@@ -4,7 +4,6 @@ import (
 	"math"
 	"runtime"
 
-	"github.com/cpo-toolchain/cpo/pkg/gemm"
 	"github.com/cpo-toolchain/cpo/pkg/parallel"
 	"github.com/cpo-toolchain/cpo/pkg/simd"
 )
@@ -160,11 +159,15 @@ func rmsnormBackward(dinp, dw, dout, inp, w, rstd []float32, N, C int) {
 	})
 }
 
-// matmulForward: out (N, OC) = inp (N, IC) · W + bias, with W stored either as a
+// sgemmFunc is gemm.Sgemm's signature: the product a model's dense layers use
+// (gemm.Sgemm, or gemm.SgemmMixedBF16 after SetMixedBF16).
+type sgemmFunc = func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
+// matmulForward: out (N, OC) = inp (N, IC) · W + bias, computed by sg, with W stored either as a
 // Hugging Face Conv1D weight (IC, OC) (outIn false) or as a Linear weight (OC, IC)
 // (outIn true). bias (OC) may be nil. With accumulate, the product is added to out
 // (used to add a projection into the residual stream).
-func matmulForward(out, inp, w, bias []float32, N, IC, OC int, outIn, accumulate bool) {
+func matmulForward(sg sgemmFunc, out, inp, w, bias []float32, N, IC, OC int, outIn, accumulate bool) {
 	if N == 0 {
 		return
 	}
@@ -173,9 +176,9 @@ func matmulForward(out, inp, w, bias []float32, N, IC, OC int, outIn, accumulate
 		beta = 1
 	}
 	if outIn {
-		gemm.Sgemm(false, true, N, OC, IC, 1, inp, IC, w, IC, beta, out, OC)
+		sg(false, true, N, OC, IC, 1, inp, IC, w, IC, beta, out, OC)
 	} else {
-		gemm.Sgemm(false, false, N, OC, IC, 1, inp, IC, w, OC, beta, out, OC)
+		sg(false, false, N, OC, IC, 1, inp, IC, w, OC, beta, out, OC)
 	}
 	addBias(out, bias, N, OC)
 }
@@ -195,7 +198,7 @@ func addBias(out, bias []float32, N, OC int) {
 // (in W's layout) and the column sums of dout into dbias (nil to skip), and writes
 // dinp (N, IC) = dout·W^T, overwriting it, or adding to it with accumulate.
 // dinp nil skips the input gradient.
-func matmulBackward(dinp, dw, dbias, dout, inp, w []float32, N, IC, OC int, outIn, accumulate bool) {
+func matmulBackward(sg sgemmFunc, dinp, dw, dbias, dout, inp, w []float32, N, IC, OC int, outIn, accumulate bool) {
 	if N == 0 {
 		return
 	}
@@ -205,15 +208,15 @@ func matmulBackward(dinp, dw, dbias, dout, inp, w []float32, N, IC, OC int, outI
 			beta = 1
 		}
 		if outIn {
-			gemm.Sgemm(false, false, N, IC, OC, 1, dout, OC, w, IC, beta, dinp, IC)
+			sg(false, false, N, IC, OC, 1, dout, OC, w, IC, beta, dinp, IC)
 		} else {
-			gemm.Sgemm(false, true, N, IC, OC, 1, dout, OC, w, OC, beta, dinp, IC)
+			sg(false, true, N, IC, OC, 1, dout, OC, w, OC, beta, dinp, IC)
 		}
 	}
 	if outIn {
-		gemm.Sgemm(true, false, OC, IC, N, 1, dout, OC, inp, IC, 1, dw, IC)
+		sg(true, false, OC, IC, N, 1, dout, OC, inp, IC, 1, dw, IC)
 	} else {
-		gemm.Sgemm(true, false, IC, OC, N, 1, inp, IC, dout, OC, 1, dw, OC)
+		sg(true, false, IC, OC, N, 1, inp, IC, dout, OC, 1, dw, OC)
 	}
 	if dbias != nil {
 		colSums(dbias, N, OC, func(t, jlo, jhi int, acc []float32) {

@@ -87,6 +87,7 @@ type Model struct {
 	w, g             weights   // views of data and grad
 	ropeCos, ropeSin []float32 // llama: (MaxSeqLen, hd/2)
 	bf               *bf16Mats // bfloat16 weight copies for inference (SetBF16Inference), or nil
+	mixed            bool      // dense layers multiply in mixed precision (SetMixedBF16)
 }
 
 // tensorSpec is one row of the parameter size table.

@@ -25,7 +25,8 @@ File format: <case>.bin is the concatenation of little-endian tensors; <case>.js
 "hf_config" (a Hugging Face config.json object) and "tensors": a list of
 {"name", "dtype" ("f32" or "i32"), "shape", "offset" (bytes)}. Tensor names:
 tokens, starts (nseq+1), mask, dlogp, logits, logp, loss (shape [1]),
-param/<HF name>, grad/<HF name>.
+param/<HF name>, grad/<HF name>; and mixed/logits, mixed/logp, mixed/grad/<HF name>: the
+same with the dense products in mixed precision (see MIXED).
 """
 import json
 import math
@@ -90,6 +91,34 @@ def draw(names, gen):
     return params
 
 
+# MIXED switches every dense-layer product (the projections and the lm head, not the
+# attention products) to the semantics of Go's Model.SetMixedBF16: both inputs rounded to
+# bfloat16 (nearest even), the products summed exactly (here in float64), in the forward
+# pass and in both products of the backward pass (dX = bf(dY) bf(W)^T, dW = bf(X)^T bf(dY)).
+MIXED = False
+
+
+def bf(t):
+    return t.to(torch.float32).to(torch.bfloat16).to(torch.float64)
+
+
+class MixedProduct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return bf(x) @ bf(w)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w = ctx.saved_tensors
+        return bf(dy) @ bf(w).t(), bf(x).t() @ bf(dy)
+
+
+def dense(x, w):
+    """x (T, IC) @ w (IC, OC): a dense layer's product, in mixed precision when MIXED."""
+    return MixedProduct.apply(x, w) if MIXED else x @ w
+
+
 def layer_norm(x, w, b, eps):
     m = x.mean(-1, keepdim=True)
     v = ((x - m) ** 2).mean(-1, keepdim=True)
@@ -122,16 +151,16 @@ def gpt2_logits(cfg, P, toks):
     for l in range(cfg["n_layer"]):
         p = "transformer.h.%d." % l
         a = layer_norm(x, P[p + "ln_1.weight"], P[p + "ln_1.bias"], eps)
-        qkv = a @ P[p + "attn.c_attn.weight"] + P[p + "attn.c_attn.bias"]
+        qkv = dense(a, P[p + "attn.c_attn.weight"]) + P[p + "attn.c_attn.bias"]
         q, k, v = qkv.split(C, -1)
         heads = lambda z: z.reshape(T, NH, hd).transpose(0, 1)
         y = causal_attention(heads(q), heads(k), heads(v))
-        x = x + y @ P[p + "attn.c_proj.weight"] + P[p + "attn.c_proj.bias"]
+        x = x + dense(y, P[p + "attn.c_proj.weight"]) + P[p + "attn.c_proj.bias"]
         m = layer_norm(x, P[p + "ln_2.weight"], P[p + "ln_2.bias"], eps)
-        h = gelu_new(m @ P[p + "mlp.c_fc.weight"] + P[p + "mlp.c_fc.bias"])
-        x = x + h @ P[p + "mlp.c_proj.weight"] + P[p + "mlp.c_proj.bias"]
+        h = gelu_new(dense(m, P[p + "mlp.c_fc.weight"]) + P[p + "mlp.c_fc.bias"])
+        x = x + dense(h, P[p + "mlp.c_proj.weight"]) + P[p + "mlp.c_proj.bias"]
     x = layer_norm(x, P["transformer.ln_f.weight"], P["transformer.ln_f.bias"], eps)
-    return x @ P["transformer.wte.weight"].t()
+    return dense(x, P["transformer.wte.weight"].t())
 
 
 def rotate_half(x):
@@ -151,23 +180,23 @@ def llama_logits(cfg, P, toks):
     for l in range(cfg["num_hidden_layers"]):
         p = "model.layers.%d." % l
         a = rms_norm(x, P[p + "input_layernorm.weight"], eps)
-        q = (a @ P[p + "self_attn.q_proj.weight"].t()).reshape(T, NH, hd).transpose(0, 1)
-        k = (a @ P[p + "self_attn.k_proj.weight"].t()).reshape(T, NKV, hd).transpose(0, 1)
-        v = (a @ P[p + "self_attn.v_proj.weight"].t()).reshape(T, NKV, hd).transpose(0, 1)
+        q = dense(a, P[p + "self_attn.q_proj.weight"].t()).reshape(T, NH, hd).transpose(0, 1)
+        k = dense(a, P[p + "self_attn.k_proj.weight"].t()).reshape(T, NKV, hd).transpose(0, 1)
+        v = dense(a, P[p + "self_attn.v_proj.weight"].t()).reshape(T, NKV, hd).transpose(0, 1)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         # repeat_kv: query head h reads kv head h // G.
         k = k[:, None].expand(NKV, G, T, hd).reshape(NH, T, hd)
         v = v[:, None].expand(NKV, G, T, hd).reshape(NH, T, hd)
         y = causal_attention(q, k, v)
-        x = x + y @ P[p + "self_attn.o_proj.weight"].t()
+        x = x + dense(y, P[p + "self_attn.o_proj.weight"].t())
         m = rms_norm(x, P[p + "post_attention_layernorm.weight"], eps)
-        g = m @ P[p + "mlp.gate_proj.weight"].t()
-        u = m @ P[p + "mlp.up_proj.weight"].t()
-        x = x + (torch.nn.functional.silu(g) * u) @ P[p + "mlp.down_proj.weight"].t()
+        g = dense(m, P[p + "mlp.gate_proj.weight"].t())
+        u = dense(m, P[p + "mlp.up_proj.weight"].t())
+        x = x + dense(torch.nn.functional.silu(g) * u, P[p + "mlp.down_proj.weight"].t())
     x = rms_norm(x, P["model.norm.weight"], eps)
     head = P["model.embed_tokens.weight"] if cfg["tie_word_embeddings"] else P["lm_head.weight"]
-    return x @ head.t()
+    return dense(x, head.t())
 
 
 class Writer:
@@ -195,17 +224,19 @@ def make_case(outdir, case, cfg, names, logits_fn, seed, seq_lens=SEQ_LENS):
         starts.append(starts[-1] + len(s))
     N = starts[-1]
 
-    logits_all, logp_all = [], []
-    for s in seqs:
-        lg = logits_fn(cfg, P, s)
-        lp = torch.log_softmax(lg, -1)
-        tgt = torch.zeros(len(s), dtype=torch.float64)
-        if len(s) > 1:
-            tgt = torch.cat([lp[:-1].gather(1, s[1:, None])[:, 0], torch.zeros(1)])
-        logits_all.append(lg)
-        logp_all.append(tgt)
-    logits = torch.cat(logits_all)
-    logp = torch.cat(logp_all)
+    def run():
+        logits_all, logp_all = [], []
+        for s in seqs:
+            lg = logits_fn(cfg, P, s)
+            lp = torch.log_softmax(lg, -1)
+            tgt = torch.zeros(len(s), dtype=torch.float64)
+            if len(s) > 1:
+                tgt = torch.cat([lp[:-1].gather(1, s[1:, None])[:, 0], torch.zeros(1)])
+            logits_all.append(lg)
+            logp_all.append(tgt)
+        return torch.cat(logits_all), torch.cat(logp_all)
+
+    logits, logp = run()
 
     ends = torch.zeros(N, dtype=torch.bool)
     ends[torch.tensor(starts[1:]) - 1] = True
@@ -230,6 +261,20 @@ def make_case(outdir, case, cfg, names, logits_fn, seed, seq_lens=SEQ_LENS):
         w.add("param/" + name, P[name])
     for name, _ in names:
         w.add("grad/" + name, P[name].grad)
+    # The same pass with the dense products in mixed precision (Model.SetMixedBF16).
+    global MIXED
+    MIXED = True
+    try:
+        logits, logp = run()
+        for p in P.values():
+            p.grad = None
+        (dlogp * logp).sum().backward()
+    finally:
+        MIXED = False
+    w.add("mixed/logits", logits)
+    w.add("mixed/logp", logp)
+    for name, _ in names:
+        w.add("mixed/grad/" + name, P[name].grad)
     with open(os.path.join(outdir, case + ".bin"), "wb") as f:
         f.write(w.blob)
     with open(os.path.join(outdir, case + ".json"), "w") as f:
