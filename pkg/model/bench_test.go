@@ -46,12 +46,16 @@ func peakRSSMB() float64 {
 
 // benchStep measures one training step (ZeroGrad, Forward, Backward) on B sequences of T
 // tokens and reports ms/step, tokens/s, the workspace size and the peak RSS.
-func benchStep(b *testing.B, cfg Config, B, T int) {
+func benchStep(b *testing.B, cfg Config, B, T int) { benchStepMixed(b, cfg, B, T, false) }
+
+// benchStepMixed is benchStep with the dense layers in mixed precision (SetMixedBF16) or not.
+func benchStepMixed(b *testing.B, cfg Config, B, T int, mixed bool) {
 	m, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	m.InitGPT2Style(1)
+	m.SetMixedBF16(mixed)
 	rng := rand.New(rand.NewPCG(1, 2))
 	lens := make([]int, B)
 	for i := range lens {
@@ -89,6 +93,12 @@ func benchStep(b *testing.B, cfg Config, B, T int) {
 func BenchmarkStepTiny(b *testing.B) {
 	benchStep(b, Config{Arch: ArchGPT2, VocabSize: 8192, MaxSeqLen: 128, NLayer: 4, NHead: 4, NKVHead: 4,
 		DModel: 256, DFF: 1024, NormEps: 1e-5, TieEmbeddings: true, BOS: -1, EOS: -1}, 8, 128)
+}
+
+// BenchmarkStepTinyMixedBF16 is BenchmarkStepTiny with the dense layers in mixed precision.
+func BenchmarkStepTinyMixedBF16(b *testing.B) {
+	benchStepMixed(b, Config{Arch: ArchGPT2, VocabSize: 8192, MaxSeqLen: 128, NLayer: 4, NHead: 4, NKVHead: 4,
+		DModel: 256, DFF: 1024, NormEps: 1e-5, TieEmbeddings: true, BOS: -1, EOS: -1}, 8, 128, true)
 }
 
 // BenchmarkStepTinyLlama: the tiny size as Llama with 2 kv heads and an untied head.

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/cpo-toolchain/cpo/pkg/cuda"
 	"github.com/cpo-toolchain/cpo/pkg/loss"
 	"github.com/cpo-toolchain/cpo/pkg/model"
 	"github.com/cpo-toolchain/cpo/pkg/optim"
@@ -292,12 +294,12 @@ func TestForwardOnlyEngine(t *testing.T) {
 
 // An unknown device or precision is refused before anything is built.
 func TestDeviceCheck(t *testing.T) {
-	for _, d := range []DeviceConfig{{Name: "tpu"}, {Name: DeviceCUDA, Precision: "fp8"}, {Name: DeviceCUDA, GPU: -1}} {
+	for _, d := range []DeviceConfig{{Name: "tpu"}, {Name: DeviceCUDA, Precision: "fp8"}, {Name: DeviceCUDA, GPU: -1}, {Precision: "fp8"}} {
 		if err := d.Check(); err == nil {
 			t.Errorf("%+v accepted", d)
 		}
 	}
-	for _, d := range []DeviceConfig{{}, {Name: DeviceCPU}} {
+	for _, d := range []DeviceConfig{{}, {Name: DeviceCPU}, {Precision: cuda.BF16}, {Name: DeviceCPU, Precision: cuda.Float32}} {
 		if err := d.Check(); err != nil {
 			t.Errorf("%+v: %v", d, err)
 		}
@@ -305,5 +307,41 @@ func TestDeviceCheck(t *testing.T) {
 	cfg := Config{Objective: Objective{Name: MLE}, Batch: 2, Device: DeviceConfig{Name: "tpu"}}
 	if _, err := New(cfg, tinyModel(t, 1), "fp", madeUpItems(4, 1, 1)); err == nil || !strings.Contains(err.Error(), "tpu") {
 		t.Errorf("New on an unknown device: %v", err)
+	}
+}
+
+// Precision bf16 on the CPU puts the policy and the reference in mixed precision (the same
+// arithmetic, so CPO's log-ratios start at exactly zero and the first loss is ln K), is
+// recorded as the device of the run, and trains; fp32 leaves them float32.
+func TestCPUMixedPrecision(t *testing.T) {
+	const K = 3
+	items := madeUpItems(12, K, 5)
+	cfg := Config{Objective: Objective{Name: CPO, Beta: 2}, Batch: 6, MicroBatch: 3, Steps: 6, LR: 3e-3, Seed: 2,
+		Device: DeviceConfig{Precision: cuda.BF16}}
+	tr := newTrainer(t, cfg, tinyModel(t, 3), items)
+	if !tr.Policy.MixedBF16() || !tr.Ref.MixedBF16() {
+		t.Fatalf("mixed precision: policy %v, reference %v", tr.Policy.MixedBF16(), tr.Ref.MixedBF16())
+	}
+	if d := tr.DeviceName(); d != "cpu (bf16 products)" {
+		t.Errorf("DeviceName %q", d)
+	}
+	var losses []float64
+	for i := 0; i < cfg.Steps; i++ {
+		r, err := tr.TrainStep(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		losses = append(losses, r.Loss)
+	}
+	if d := losses[0] - math.Log(K); math.Abs(d) > 1e-6 {
+		t.Errorf("first CPO loss %v, want ln %d = %v: policy and reference disagree", losses[0], K, math.Log(K))
+	}
+	if !(losses[len(losses)-1] < losses[0]) {
+		t.Errorf("loss did not fall in mixed precision: %v", losses)
+	}
+	cfg.Device.Precision = cuda.Float32
+	tr = newTrainer(t, cfg, tinyModel(t, 3), items)
+	if tr.Policy.MixedBF16() || tr.DeviceName() != "" {
+		t.Errorf("fp32: mixed %v, DeviceName %q", tr.Policy.MixedBF16(), tr.DeviceName())
 	}
 }

@@ -558,12 +558,12 @@ func (t *Trainer) state() State {
 		Batch: c.Batch, LR: c.LR, WeightDecay: c.WeightDecay, Schedule: c.Schedule, Warmup: c.Warmup,
 		MinLRRatio: c.MinLRRatio, MicroBatch: c.MicroBatch, Clip: c.Clip, AdamBeta1: c.Beta1, AdamBeta2: c.Beta2, AdamEps: c.Eps,
 		Data: t.DataFP, Rows: len(t.Items), RefModel: t.RefFP, Start: c.StartName, Time: time.Now().UTC(),
-		Device: t.deviceName()}
+		Device: t.DeviceName()}
 }
 
-// deviceName is State.Device: empty on the CPU.
-func (t *Trainer) deviceName() string {
-	if t.Engine == nil || t.Cfg.Device.cpu() {
+// DeviceName is State.Device: empty on the CPU in float32, else the engine's Device.
+func (t *Trainer) DeviceName() string {
+	if t.Engine == nil || t.Cfg.Device.cpu() && t.Engine.Device() == DeviceCPU {
 		return ""
 	}
 	return t.Engine.Device()

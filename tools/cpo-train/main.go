@@ -37,7 +37,8 @@ var initSeedFlag = &cli.Uint64Flag{Name: "init-seed", Value: 1, Usage: "seed of 
 func deviceFlags(precision cuda.Precision, note string) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "device", Value: train.DeviceCPU, Usage: "where the models run: " + strings.Join(train.Devices, " or ") + " (cuda needs a binary built with -tags cuda: make cuda)"},
-		&cli.StringFlag{Name: "precision", Value: string(precision), Usage: "--device cuda: storage of activations and of the weight copy the matrix products read, " + string(cuda.BF16) + " or " + string(cuda.Float32) + note},
+		&cli.StringFlag{Name: "precision", Value: string(precision), Usage: "--device cuda: storage of activations and of the weight copy the matrix products read, " + string(cuda.BF16) + " or " + string(cuda.Float32) + note +
+			"; --device cpu: " + string(cuda.BF16) + " rounds the inputs of the dense layers' matrix products to bfloat16 and sums in float32 (mixed precision, about twice as fast on CPUs with AVX512_BF16), " + string(cuda.Float32) + " (the cpu's default whatever this flag's default says) keeps them float32"},
 		&cli.IntFlag{Name: "gpu", Usage: "--device cuda: the GPU's ordinal"},
 	}
 }
@@ -47,9 +48,12 @@ func deviceFlags(precision cuda.Precision, note string) []cli.Flag {
 // message), before anything is loaded.
 func deviceOf(c *cli.Context) (train.DeviceConfig, error) {
 	d := train.DeviceConfig{Name: c.String("device"), Precision: cuda.Precision(c.String("precision")), GPU: c.Int("gpu")}
+	if d.Name == train.DeviceCPU && !c.IsSet("precision") {
+		d.Precision = cuda.Float32 // the flag's default is the GPU's
+	}
 	switch {
-	case d.Name == train.DeviceCPU && (c.IsSet("precision") || c.IsSet("gpu")):
-		return d, cliutil.Usagef("--precision and --gpu apply to --device cuda only")
+	case d.Name == train.DeviceCPU && c.IsSet("gpu"):
+		return d, cliutil.Usagef("--gpu applies to --device cuda only")
 	case d.Precision != cuda.BF16 && d.Precision != cuda.Float32:
 		return d, cliutil.Usagef("--precision %q: want %s or %s", d.Precision, cuda.BF16, cuda.Float32)
 	case d.GPU < 0:
@@ -319,9 +323,12 @@ func runTrain(c *cli.Context) error {
 			return err
 		}
 		say("resumed from %s at step %d", resumeDir, tr.Step())
-		if was, now := resumed.Device, tr.Engine.Device(); (was == "") != (dev.Name == train.DeviceCPU) {
+		if was, now := resumed.Device, tr.DeviceName(); was != now {
 			if was == "" {
 				was = train.DeviceCPU
+			}
+			if now == "" {
+				now = train.DeviceCPU
 			}
 			say("note: the checkpoint was trained on %s and continues on %s: the same optimizer state, but the run is not bit-identical to an uninterrupted one", was, now)
 		}

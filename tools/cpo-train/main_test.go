@@ -269,16 +269,21 @@ func TestPrecomputeRefChecksTheTokenizer(t *testing.T) {
 	}
 }
 
-// --device cpu (the default, given explicitly) trains; an unknown device or precision, and the
-// GPU's flags on the CPU, are usage errors before anything is loaded.
+// --device cpu (the default, given explicitly) trains, in float32 unless --precision bf16 asks
+// for mixed precision; an unknown device or precision, and --gpu on the CPU, are usage errors
+// before anything is loaded.
 func TestDeviceFlags(t *testing.T) {
 	dir, modelDir, cands := fixture(t)
 	log, err := run(t, "--device", "cpu", "-m", modelDir, "-o", filepath.Join(dir, "out"), "--batch", "4", "--steps", "1", cands)
-	if err != nil || !strings.Contains(log, "examples on cpu") {
+	if err != nil || !strings.Contains(log, "examples on cpu\n") {
 		t.Errorf("--device cpu: %v\n%s", err, log)
 	}
+	log, err = run(t, "--precision", "bf16", "-m", modelDir, "-o", filepath.Join(dir, "out-bf16"), "--batch", "4", "--steps", "1", cands)
+	if err != nil || !strings.Contains(log, "examples on cpu (bf16 products)") {
+		t.Errorf("--precision bf16 on the cpu: %v\n%s", err, log)
+	}
 	for _, bad := range [][]string{{"--device", "tpu"}, {"--device", "cuda", "--precision", "fp8"}, {"--device", "cuda", "--gpu", "-1"},
-		{"--precision", "fp32"}, {"--gpu", "1"}} {
+		{"--precision", "fp8"}, {"--gpu", "1"}} {
 		for _, cmd := range [][]string{nil, {"precompute-ref"}, {"bench"}} {
 			args := append(append(append([]string(nil), cmd...), bad...), "-m", "no-such-model", "-o", "out", "no-such.parquet")
 			if cmd != nil && cmd[0] == "bench" {
