@@ -25,11 +25,7 @@ var maxPackA = 2 << 20
 //	      for jr over column panels:  (this B micro-panel stays in L1)
 //	        for ir in the A block:    micro-kernel on one mr×nr tile of C
 func sgemmBlocked(kn *kernel, workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	pl := plan{kn: kn, transA: transA, transB: transB, m: m, n: n, k: k, kfull: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
-	if kn.pairs {
-		k = (k + 1) / 2 // the driver walks pairs of K
-		pl.k = k
-	}
+	pl := plan{kn: kn, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
 	mr, nr := kn.mr, kn.nr
 	pl.unpacked = useUnpackedA && !transA && kn.fnU != nil && mr == 12
 	mb := maxPackA / k / mr * mr
@@ -135,7 +131,7 @@ func (pl *plan) sharedB(workers, mb int) {
 		kcb := min(kc, k-pc)
 		q0 := (t % nbq) * bq
 		q1 := min(npn, q0+bq)
-		pl.packB(bp[pc*npn*nr+q0*kcb*nr:], pc, kcb, q0*nr, min(n, q1*nr)-q0*nr)
+		packB(bp[pc*npn*nr+q0*kcb*nr:], pl.transB, pl.b, pl.ldb, pc, kcb, q0*nr, min(n, q1*nr)-q0*nr, kn)
 	}
 	nw := parallel.Workers(workers)
 	tmps := make([]*buffer, nw)
@@ -218,8 +214,7 @@ func (pl *plan) sharedB(workers, mb int) {
 type plan struct {
 	kn             *kernel
 	transA, transB bool
-	m, n, k        int // k counts pairs of K with a pair kernel (kn.pairs)
-	kfull          int // K in elements (k, or 2k or 2k-1 with a pair kernel)
+	m, n, k        int
 	alpha, beta    float32
 	a, b, c        []float32
 	lda, ldb, ldc  int
@@ -286,28 +281,12 @@ func (pl *plan) packA(lo, hi int) {
 		return
 	}
 	mr, k := pl.kn.mr, pl.k
-	if pl.kn.pairs {
-		for r := lo; r < hi; r++ {
-			packAPairs(words(pl.ap[r*mr*k:(r+1)*mr*k]), pl.transA, pl.a, pl.lda, pl.i0+r*mr, min(mr, pl.rows-r*mr), k, pl.kfull, mr)
-		}
-		return
-	}
 	if pl.transA && mr == 12 && pl.kn.packAT12 != nil {
 		lo = pl.packATGrouped(lo, min(hi, pl.rows/mr))
 	}
 	for r := lo; r < hi; r++ {
 		packA(pl.ap[r*mr*k:(r+1)*mr*k], pl.transA, pl.a, pl.lda, pl.i0+r*mr, min(mr, pl.rows-r*mr), k, pl.kn)
 	}
-}
-
-// packB packs the K block pc..pc+kcb of op(B), columns col0..col0+cols, into dst (see packB
-// and packBPairs).
-func (pl *plan) packB(dst []float32, pc, kcb, col0, cols int) {
-	if pl.kn.pairs {
-		packBPairs(words(dst), pl.transB, pl.b, pl.ldb, pc, kcb, col0, cols, pl.kfull, pl.kn.nr)
-		return
-	}
-	packB(dst, pl.transB, pl.b, pl.ldb, pc, kcb, col0, cols, pl.kn)
 }
 
 // Tile of op(A)ᵀ packed at a time by packATGrouped: atGroup panels (12 columns each of the
@@ -347,7 +326,7 @@ func (pl *plan) task(t int, ws []float32) {
 	tmp := ws[kc*pl.ppt*nr : kc*pl.ppt*nr+pl.tmpSize()]
 	for pc := 0; pc < k; pc += kc {
 		kcb := min(kc, k-pc)
-		pl.packB(bp, pc, kcb, col0, cols)
+		packB(bp, pl.transB, pl.b, pl.ldb, pc, kcb, col0, cols, kn)
 		pl.tile(pc, kcb, pr0, pr1, jp0, jp1, bp, jp0, tmp)
 	}
 }

@@ -17,9 +17,6 @@ type kernel struct {
 	kc     int // depth of a packed block (K direction)
 	mc     int // rows of packed A walked per B micro-panel (A block kept in L2)
 	nc     int // most columns of B packed by one task
-	// pairs: the kernel multiplies pairs of bfloat16 (SgemmMixedBF16): packed panels hold
-	// one 32-bit word per pair of K (see packAPairs, packBPairs), and k counts pairs.
-	pairs bool
 	// fn computes C[i*ldc+j] = alpha*Σ_p a[p*mr+i]*b[p*nr+j] + beta*C[i*ldc+j] for the
 	// mr×nr tile at c; C is not read when beta is +0.
 	fn func(k int, a, b, c *float32, ldc int, alpha, beta float32)

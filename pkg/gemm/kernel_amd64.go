@@ -216,14 +216,26 @@ func fewRowsAVX512(transB bool, m, j0, j1, k int, alpha float32, a []float32, ld
 }
 
 // sgemmKernelBF16DP is the 12×32 kernel of SgemmMixedBF16 (AVX512_BF16): kernel.fn over k
-// pairs of bfloat16, a and b packed as in packAPairs and packBPairs.
+// pairs of bfloat16, each 32-bit element of the packed panels a word of a pair.
 //
 //go:noescape
 func sgemmKernelBF16DP(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
+// pairsRow and pairsInterleave convert float32 into words of bfloat16 pairs (see genPairs in
+// ./_generate): dst[t] = pair(src[2t], src[2t+1]), and dst[t] = pair(r0[t], r1[t]).
+//
+//go:noescape
+func pairsRow(n16 int, src, dst *float32)
+
+//go:noescape
+func pairsInterleave(n16 int, r0, r1, dst *float32, idx *uint16)
+
 func init() {
-	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16 {
-		// kc pairs: 384 pairs hold the same 768 of K as the float32 kernel's blocks.
-		asmPairKernel.Store(&kernel{name: "avx512bf16", mr: 12, nr: 32, kc: 384, mc: 516, nc: 1024, fn: sgemmKernelBF16DP, pairs: true})
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512BF16 {
+		pairsAsm = true
+		// kc pairs: 384 pairs hold the same 768 of K as the float32 kernel's blocks. The
+		// float32 packing routines move the words as they are.
+		asmPairKernel.Store(&kernel{name: "avx512bf16", mr: 12, nr: 32, kc: 384, mc: 516, nc: 1024, fn: sgemmKernelBF16DP,
+			packBT16: packBT16, packBN32: packBN32, packAT12: packAT12, packAN12: packAN12})
 	}
 }

@@ -3400,3 +3400,48 @@ done_bf16PanelR8:
 	VMOVUPS Z23, 960(DX)
 	VZEROUPPER
 	RET
+
+// func pairsRow(n16 int, src, dst *float32)
+TEXT ·pairsRow(SB), NOSPLIT, $0-24
+	MOVQ n16+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ dst+16(FP), DI
+pr_loop:
+	TESTQ CX, CX
+	JE pr_done
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	BYTE $0x62; BYTE $0xf2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xd0 // VCVTNE2PS2BF16 Z0, Z1, Z2
+	VMOVDQU32 Z2, (DI)
+	ADDQ $128, SI
+	ADDQ $64, DI
+	DECQ CX
+	JMP pr_loop
+pr_done:
+	VZEROUPPER
+	RET
+
+// func pairsInterleave(n16 int, r0, r1, dst *float32, idx *uint16)
+TEXT ·pairsInterleave(SB), NOSPLIT, $0-40
+	MOVQ n16+0(FP), CX
+	MOVQ r0+8(FP), SI
+	MOVQ r1+16(FP), DX
+	MOVQ dst+24(FP), DI
+	MOVQ idx+32(FP), AX
+	VMOVDQU16 (AX), Z3
+pi_loop:
+	TESTQ CX, CX
+	JE pi_done
+	VMOVUPS (SI), Z0
+	VMOVUPS (DX), Z1
+	BYTE $0x62; BYTE $0xf2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xd0 // VCVTNE2PS2BF16 Z0, Z1, Z2
+	VPERMW Z2, Z3, Z4
+	VMOVDQU32 Z4, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	DECQ CX
+	JMP pi_loop
+pi_done:
+	VZEROUPPER
+	RET

@@ -17,7 +17,7 @@ func BenchmarkKernel(b *testing.B) {
 		b.Run(kn.name, func(b *testing.B) {
 			const k = 256
 			flopPerK := 2.0
-			if kn.pairs {
+			if kn == asmPairKernel.Load() {
 				flopPerK = 4
 			}
 			a := randSlice(r, kn.mr*k)

@@ -4,19 +4,22 @@ import (
 	"math"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/cpo-toolchain/cpo/pkg/parallel"
 )
 
-// Mixed precision: SgemmMixedBF16 takes float32 operands, rounds them to bfloat16 while
-// packing, and multiplies pairs of bfloat16 with float32 sums, the way AVX512_BF16's
-// VDPBF16PS does (twice the multiply-adds per cycle of float32 FMAs on these CPUs). This is
-// what PyTorch's bf16 autocast does to a Linear layer: the inputs lose all but 8 bits of
-// mantissa, the accumulation and the result stay float32.
+// Mixed precision: SgemmMixedBF16 takes float32 operands, rounds them to bfloat16, and
+// multiplies pairs of bfloat16 with float32 sums, the way AVX512_BF16's VDPBF16PS does (twice
+// the multiply-adds per cycle of float32 FMAs on these CPUs). This is what PyTorch's bf16
+// autocast does to the inputs of a Linear layer; the sums and the result stay float32.
 //
-// Packed layout (the blocked driver's, with k counting pairs of K): a word of a packed panel
-// holds op(X)[.][2p] rounded to bfloat16 in its low 16 bits and op(X)[.][2p+1] in its high
-// 16 bits (zero past an odd K). Rounding is to nearest even; NaN stays NaN; a float32 whose
-// exponent is zero (a denormal) becomes a signed zero, so the kernels never see bfloat16
-// denormals.
+// How: op(A) and op(B) are first converted into matrices of 32-bit words, each holding two
+// consecutive elements along K rounded to bfloat16 (the even one in the low half; zero past
+// an odd K): op(A) M×K becomes M×⌈K/2⌉ words, op(B) K×N becomes ⌈K/2⌉×N, each stored in the
+// orientation of its source. Rounding is to nearest even, NaN stays NaN, a float32 denormal
+// becomes a signed zero (VCVTNE2PS2BF16's rules). The blocked driver then runs on the words
+// exactly as on float32 (packing only moves 32-bit elements) with a kernel that multiplies
+// pairs (kernel.fn over k pairs).
 
 // SgemmMixedBF16 computes C = alpha*bf16(op(A))*bf16(op(B)) + beta*C, every element of op(A)
 // and op(B) rounded to bfloat16 (see BF16FromFloat32; denormals flushed to zero), the
@@ -24,7 +27,7 @@ import (
 // nearest even, and a denormal sum is flushed to zero). Shapes, strides and the beta == 0
 // rule are those of Sgemm; C must not alias A or B. Expect a relative error of about 2⁻⁸
 // per element of op(A) and op(B) against Sgemm: it is for training in mixed precision, not a
-// replacement for Sgemm.
+// replacement for Sgemm. It takes (M+N)·⌈K/2⌉ words of scratch.
 //
 // With AVX512_BF16 it runs the VDPBF16PS kernel; elsewhere (or with CPO_NOASM=1, SetImpl("go")
 // or -tags purego) a Go kernel that computes the same sums in the same order within one
@@ -39,17 +42,117 @@ func SgemmMixedBF16(transA, transB bool, m, n, k int, alpha float32, a []float32
 	if 2*float64(m)*float64(n)*float64(k) >= parallelFlops {
 		workers = Threads()
 	}
-	sgemmBlocked(kn, workers, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	k2 := (k + 1) / 2
+	// Words of op(A) stored as A is: M×k2 (ldaw k2) or, transposed, k2×M (ldaw M).
+	abuf := getBuffer(m * k2)
+	defer putBuffer(abuf)
+	ldaw := k2
+	if transA {
+		ldaw = m
+	}
+	toPairs(abuf.f, ldaw, !transA, a, lda, m, k, workers, kn == goPairKernel)
+	// Words of op(B) stored as B is: k2×N (ldbw N) or, transposed, N×k2 (ldbw k2).
+	bbuf := getBuffer(n * k2)
+	defer putBuffer(bbuf)
+	ldbw := n
+	if transB {
+		ldbw = k2
+	}
+	toPairs(bbuf.f, ldbw, transB, b, ldb, n, k, workers, kn == goPairKernel)
+	sgemmBlocked(kn, workers, transA, transB, m, n, k2, alpha, abuf.f, ldaw, bbuf.f, ldbw, beta, c, ldc)
 }
+
+// toPairs writes the words of bfloat16 pairs of an operand with `other` elements across and
+// k along K into dst (row stride ldd): alongRows means K runs along the rows of src (stored
+// other×k, row stride lds; dst other×⌈k/2⌉), else down its columns (stored k×other; dst
+// ⌈k/2⌉×other). Rows are split over up to workers goroutines; plainGo avoids the assembly.
+func toPairs(dst []float32, ldd int, alongRows bool, src []float32, lds, other, k, workers int, plainGo bool) {
+	k2 := (k + 1) / 2
+	dw := words(dst)
+	asm := !plainGo && pairsAsm
+	if alongRows {
+		parallelRows(other, k, workers, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				pairsOfRow(dw[i*ldd:i*ldd+k2], src[i*lds:i*lds+k], asm)
+			}
+		})
+		return
+	}
+	parallelRows(k2, 2*other, workers, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			r0 := src[2*p*lds : 2*p*lds+other]
+			var r1 []float32
+			if 2*p+1 < k {
+				r1 = src[(2*p+1)*lds : (2*p+1)*lds+other]
+			}
+			pairsOfRows(dw[p*ldd:p*ldd+other], r0, r1, asm)
+		}
+	})
+}
+
+// parallelRows runs fn over [0, rows) in chunks on up to workers goroutines when the work
+// (rows × cols elements) is large enough to pay for it.
+func parallelRows(rows, cols, workers int, fn func(lo, hi int)) {
+	if workers == 1 || rows*cols < 1<<16 {
+		fn(0, rows)
+		return
+	}
+	parallel.For(rows, workers, fn)
+}
+
+// pairsOfRow: d[t] = pair(s[2t], s[2t+1]) (zero past len(s)); len(d) = ⌈len(s)/2⌉.
+func pairsOfRow(d []uint32, s []float32, asm bool) {
+	t := 0
+	if n16 := len(s) / 32; asm && n16 > 0 {
+		pairsRow(n16, &s[0], (*float32)(unsafe.Pointer(&d[0])))
+		t = 16 * n16
+	}
+	for ; 2*t+1 < len(s); t++ {
+		d[t] = bf16Pair(s[2*t], s[2*t+1])
+	}
+	if 2*t < len(s) {
+		d[t] = bf16Bits(s[2*t])
+	}
+}
+
+// pairsOfRows: d[t] = pair(r0[t], r1[t]), or bf16(r0[t]) alone when r1 is nil.
+func pairsOfRows(d []uint32, r0, r1 []float32, asm bool) {
+	if r1 == nil {
+		for t, v := range r0 {
+			d[t] = bf16Bits(v)
+		}
+		return
+	}
+	t := 0
+	if n16 := len(r0) / 16; asm && n16 > 0 {
+		pairsInterleave(n16, &r0[0], &r1[0], (*float32)(unsafe.Pointer(&d[0])), &interleaveIdx[0])
+		t = 16 * n16
+	}
+	for ; t < len(r0); t++ {
+		d[t] = bf16Pair(r0[t], r1[t])
+	}
+}
+
+// interleaveIdx is VPERMW's index for pairsInterleave: word t of the result takes 16-bit
+// elements t (the first row's) and 16+t (the second's).
+var interleaveIdx = func() (x [32]uint16) {
+	for t := 0; t < 16; t++ {
+		x[2*t], x[2*t+1] = uint16(t), uint16(16+t)
+	}
+	return
+}()
 
 // MixedBF16Impl reports the kernel SgemmMixedBF16 uses now: "avx512bf16" or "go".
 func MixedBF16Impl() string { return mixedKernel().name }
 
 // goPairKernel is the pure Go kernel of SgemmMixedBF16 (4×4 tiles of pairs).
-var goPairKernel = &kernel{name: "go", mr: 4, nr: 4, kc: 128, mc: 128, nc: 512, fn: pairKernelGo, pairs: true}
+var goPairKernel = &kernel{name: "go", mr: 4, nr: 4, kc: 128, mc: 128, nc: 512, fn: pairKernelGo}
 
 // asmPairKernel is the VDPBF16PS kernel, or nil when this CPU or build has none.
 var asmPairKernel atomic.Pointer[kernel]
+
+// pairsAsm: this CPU and build convert to pairs in assembly (pairsRow, pairsInterleave).
+var pairsAsm bool
 
 // mixedKernel is the pair kernel that goes with the current Sgemm implementation: the
 // assembly one unless Sgemm was forced to pure Go.
@@ -163,87 +266,6 @@ func pairKernelGo(k int, a, b, c *float32, ldc int, alpha, beta float32) {
 				row[j] = alpha * acc[4*i+j]
 			} else {
 				row[j] = alpha*acc[4*i+j] + beta*row[j]
-			}
-		}
-	}
-}
-
-// packAPairs is packA for a pair kernel: rows i0..i0+h of op(A) (K = kfull columns) as one
-// panel of mr rows by k2 pairs, k-major: dst[p*mr+i] = pair(op(A)[i0+i][2p], op(A)[i0+i][2p+1]),
-// zero past K and in rows h..mr. len(dst) = mr*k2.
-func packAPairs(dst []uint32, transA bool, a []float32, lda, i0, h, k2, kfull, mr int) {
-	dst = dst[:mr*k2]
-	if h < mr {
-		clear(dst)
-	}
-	even := kfull / 2 // pairs with both halves inside K
-	if transA {
-		// op(A)[i][p] = a[p*lda+i]: rows 2p and 2p+1 of the stored matrix, h floats each.
-		for p := 0; p < even; p++ {
-			r0 := a[2*p*lda+i0 : 2*p*lda+i0+h]
-			r1 := a[(2*p+1)*lda+i0 : (2*p+1)*lda+i0+h]
-			d := dst[p*mr : p*mr+h]
-			for i := range d {
-				d[i] = bf16Pair(r0[i], r1[i])
-			}
-		}
-		if even < k2 {
-			r0 := a[2*even*lda+i0 : 2*even*lda+i0+h]
-			d := dst[even*mr : even*mr+h]
-			for i := range d {
-				d[i] = bf16Bits(r0[i])
-			}
-		}
-		return
-	}
-	for i := 0; i < h; i++ {
-		row := a[(i0+i)*lda : (i0+i)*lda+kfull]
-		for p := 0; p < even; p++ {
-			dst[p*mr+i] = bf16Pair(row[2*p], row[2*p+1])
-		}
-		if even < k2 {
-			dst[even*mr+i] = bf16Bits(row[2*even])
-		}
-	}
-}
-
-// packBPairs is packB for a pair kernel: op(B)[2*pc2 : 2*(pc2+kcb2), j0:j0+cols] (K = kfull
-// rows in all) as panels of nr columns by kcb2 pairs: panel q holds
-// dst[q*kcb2*nr + p*nr + j] = pair(op(B)[2(pc2+p)][j0+q*nr+j], op(B)[2(pc2+p)+1][j0+q*nr+j]),
-// zero past K and past cols.
-func packBPairs(dst []uint32, transB bool, b []float32, ldb, pc2, kcb2, j0, cols, kfull, nr int) {
-	nq := (cols + nr - 1) / nr
-	for q := 0; q < nq; q++ {
-		panel := dst[q*kcb2*nr : (q+1)*kcb2*nr]
-		w := min(nr, cols-q*nr)
-		if w < nr {
-			clear(panel)
-		}
-		jc := j0 + q*nr
-		for p := 0; p < kcb2; p++ {
-			r := 2 * (pc2 + p) // the row of op(B) in the low halves
-			d := panel[p*nr : p*nr+w]
-			switch {
-			case !transB && r+1 < kfull:
-				r0 := b[r*ldb+jc : r*ldb+jc+w]
-				r1 := b[(r+1)*ldb+jc : (r+1)*ldb+jc+w]
-				for j := range d {
-					d[j] = bf16Pair(r0[j], r1[j])
-				}
-			case !transB:
-				r0 := b[r*ldb+jc : r*ldb+jc+w]
-				for j := range d {
-					d[j] = bf16Bits(r0[j])
-				}
-			case r+1 < kfull:
-				for j := range d {
-					x := (jc+j)*ldb + r
-					d[j] = bf16Pair(b[x], b[x+1])
-				}
-			default:
-				for j := range d {
-					d[j] = bf16Bits(b[(jc+j)*ldb+r])
-				}
 			}
 		}
 	}

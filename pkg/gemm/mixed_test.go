@@ -232,3 +232,47 @@ func ExampleSgemmMixedBF16() {
 	fmt.Println(c[0])
 	// Output: 4
 }
+
+// TestPairsConversion: the assembly conversions into words of pairs equal the Go ones bit
+// for bit on random bit patterns (NaN, Inf, denormals, ties), every length 0..100.
+func TestPairsConversion(t *testing.T) {
+	if !pairsAsm {
+		t.Skip("no AVX512_BF16 conversion on this CPU or build")
+	}
+	r := rand.New(rand.NewSource(5))
+	special := []uint32{0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 0xffbfffff, 0x00000001, 0x807fffff,
+		0x3f808000, 0x3f818000, 0x3f80ffff, 0x7f7fffff, 0x00800000, 0x80000000, 0}
+	rnd := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			u := r.Uint32()
+			if r.Intn(4) == 0 {
+				u = special[r.Intn(len(special))]
+			}
+			s[i] = math.Float32frombits(u)
+		}
+		return s
+	}
+	for n := 0; n <= 100; n++ {
+		src := rnd(n)
+		want, got := make([]uint32, (n+1)/2), make([]uint32, (n+1)/2)
+		pairsOfRow(want, src, false)
+		pairsOfRow(got, src, true)
+		for i := range want {
+			if want[i] != got[i] {
+				t.Fatalf("pairsOfRow n=%d: word %d = %#x, want %#x (from %#x, %#x)", n, i, got[i], want[i],
+					math.Float32bits(src[2*i]), math.Float32bits(src[min(2*i+1, n-1)]))
+			}
+		}
+		r0, r1 := rnd(n), rnd(n)
+		want, got = make([]uint32, n), make([]uint32, n)
+		pairsOfRows(want, r0, r1, false)
+		pairsOfRows(got, r0, r1, true)
+		for i := range want {
+			if want[i] != got[i] {
+				t.Fatalf("pairsOfRows n=%d: word %d = %#x, want %#x (from %#x, %#x)", n, i, got[i], want[i],
+					math.Float32bits(r0[i]), math.Float32bits(r1[i]))
+			}
+		}
+	}
+}

@@ -53,6 +53,7 @@ func main() {
 	genPackCopy(&sb)
 	genBF16(&sb)
 	genPackedBF16(&sb)
+	genPairs(&sb)
 	os.Stdout.WriteString(sb.String())
 }
 
@@ -881,15 +882,80 @@ func genUnpackedA(sb *strings.Builder) {
 }
 
 // vdpbf16ps encodes VDPBF16PS Zdst, Zsrc1, Zsrc2 (Intel operand order; Go's assembler does
-// not know the instruction) as BYTE directives: EVEX.512.F3.0F38.W0 52 /r, register form.
+// not know the AVX512_BF16 instructions): EVEX.512.F3.0F38.W0 52 /r.
 // For each of the 16 lanes: dst += src1.hi*src2.hi, then dst += src1.lo*src2.lo, where
 // hi/lo are the bfloat16 halves of the lane's 32-bit word (products exact, sums in float32
 // rounded to nearest even, bfloat16 denormal inputs and float32 denormal outputs flushed).
-func vdpbf16ps(dst, src1, src2 int) string {
+func vdpbf16ps(dst, src1, src2 int) string { return evex0F38(0x2, 0x52, dst, src1, src2) }
+
+// vcvtne2ps2bf16 encodes VCVTNE2PS2BF16 Zdst, Zsrc1, Zsrc2: EVEX.512.F2.0F38.W0 72 /r.
+// dst's 16-bit elements 0..15 are src2's 16 floats rounded to bfloat16 (nearest even; NaN
+// quieted; denormals to zero), elements 16..31 src1's.
+func vcvtne2ps2bf16(dst, src1, src2 int) string { return evex0F38(0x3, 0x72, dst, src1, src2) }
+
+// evex0F38 encodes a 512-bit, W0, register-only EVEX instruction of map 0F38 with prefix pp
+// (1: 66, 2: F3, 3: F2) as BYTE directives: opcode dst, src1 (vvvv), src2 (r/m), Z0..Z31.
+func evex0F38(pp, opcode, dst, src1, src2 int) string {
 	inv := func(b int) int { return 1 - b&1 }
 	p0 := inv(dst>>3)<<7 | inv(src2>>4)<<6 | inv(src2>>3)<<5 | inv(dst>>4)<<4 | 0x2 // R X B R' 00 mm=0F38
-	p1 := 0<<7 | (^src1&0xf)<<3 | 1<<2 | 0x2                                        // W=0 vvvv 1 pp=F3
+	p1 := 0<<7 | (^src1&0xf)<<3 | 1<<2 | pp                                         // W=0 vvvv 1 pp
 	p2 := 0<<7 | 2<<5 | 0<<4 | inv(src1>>4)<<3 | 0                                  // z L'L=512 b V' aaa
 	modrm := 0xc0 | (dst&7)<<3 | src2&7
-	return fmt.Sprintf("BYTE $0x62; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x52; BYTE $0x%02x", p0, p1, p2, modrm)
+	return fmt.Sprintf("BYTE $0x62; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x%02x", p0, p1, p2, opcode, modrm)
+}
+
+// genPairs writes the conversions of float32 operands into words of bfloat16 pairs for
+// SgemmMixedBF16 (AVX512_BF16 and AVX512BW), the low half of each word from the even
+// element:
+//
+//	pairsRow:        dst[t] = pair(src[2t], src[2t+1])   for t < 16*n16 (a row along K)
+//	pairsInterleave: dst[t] = pair(r0[t], r1[t])          for t < 16*n16 (two rows of K)
+//
+// idx (32 uint16) is the VPERMW index that interleaves the two halves of a converted register.
+func genPairs(sb *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(sb, "\t"+format+"\n", args...) }
+	sb.WriteString("\n// func pairsRow(n16 int, src, dst *float32)\n")
+	sb.WriteString("TEXT ·pairsRow(SB), NOSPLIT, $0-24\n")
+	p("MOVQ n16+0(FP), CX")
+	p("MOVQ src+8(FP), SI")
+	p("MOVQ dst+16(FP), DI")
+	sb.WriteString("pr_loop:\n")
+	p("TESTQ CX, CX")
+	p("JE pr_done")
+	p("VMOVUPS (SI), Z0")
+	p("VMOVUPS 64(SI), Z1")
+	p("%s // VCVTNE2PS2BF16 Z0, Z1, Z2", vcvtne2ps2bf16(2, 1, 0))
+	p("VMOVDQU32 Z2, (DI)")
+	p("ADDQ $128, SI")
+	p("ADDQ $64, DI")
+	p("DECQ CX")
+	p("JMP pr_loop")
+	sb.WriteString("pr_done:\n")
+	p("VZEROUPPER")
+	p("RET")
+
+	sb.WriteString("\n// func pairsInterleave(n16 int, r0, r1, dst *float32, idx *uint16)\n")
+	sb.WriteString("TEXT ·pairsInterleave(SB), NOSPLIT, $0-40\n")
+	p("MOVQ n16+0(FP), CX")
+	p("MOVQ r0+8(FP), SI")
+	p("MOVQ r1+16(FP), DX")
+	p("MOVQ dst+24(FP), DI")
+	p("MOVQ idx+32(FP), AX")
+	p("VMOVDQU16 (AX), Z3")
+	sb.WriteString("pi_loop:\n")
+	p("TESTQ CX, CX")
+	p("JE pi_done")
+	p("VMOVUPS (SI), Z0")
+	p("VMOVUPS (DX), Z1")
+	p("%s // VCVTNE2PS2BF16 Z0, Z1, Z2", vcvtne2ps2bf16(2, 1, 0))
+	p("VPERMW Z2, Z3, Z4")
+	p("VMOVDQU32 Z4, (DI)")
+	p("ADDQ $64, SI")
+	p("ADDQ $64, DX")
+	p("ADDQ $64, DI")
+	p("DECQ CX")
+	p("JMP pi_loop")
+	sb.WriteString("pi_done:\n")
+	p("VZEROUPPER")
+	p("RET")
 }
