@@ -221,6 +221,11 @@ func fewRowsAVX512(transB bool, m, j0, j1, k int, alpha float32, a []float32, ld
 //go:noescape
 func sgemmKernelBF16DP(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
+// sgemmKernelBF16DPU is sgemmKernelBF16DP with A's words read as stored: 12 rows lda apart.
+//
+//go:noescape
+func sgemmKernelBF16DPU(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
 // pairsRow and pairsInterleave convert float32 into words of bfloat16 pairs (see genPairs in
 // ./_generate): dst[t] = pair(src[2t], src[2t+1]), and dst[t] = pair(r0[t], r1[t]).
 //
@@ -235,7 +240,7 @@ func init() {
 		pairsAsm = true
 		// kc pairs: 384 pairs hold the same 768 of K as the float32 kernel's blocks. The
 		// float32 packing routines move the words as they are.
-		asmPairKernel.Store(&kernel{name: "avx512bf16", mr: 12, nr: 32, kc: 384, mc: 516, nc: 1024, fn: sgemmKernelBF16DP,
+		asmPairKernel.Store(&kernel{name: "avx512bf16", mr: 12, nr: 32, kc: 384, mc: 516, nc: 1024, fn: sgemmKernelBF16DP, fnU: sgemmKernelBF16DPU,
 			packBT16: packBT16, packBN32: packBN32, packAT12: packAT12, packAN12: packAN12})
 	}
 }

@@ -89,10 +89,28 @@ func TestPairKernelExact(t *testing.T) {
 				bf := make([]float32, len(b))
 				copy(words(af), a)
 				copy(words(bf), b)
+				c0 := append([]float32(nil), c...)
 				kn.fn(k, &af[0], &bf[0], &c[0], ldc, 1.5, beta)
 				for x := range c {
 					if math.Float32bits(c[x]) != math.Float32bits(want[x]) {
 						t.Fatalf("%s k=%d beta=%g: C[%d][%d] = %g, want %g", kn.name, k, beta, x/ldc, x%ldc, c[x], want[x])
+					}
+				}
+				if kn.fnU == nil {
+					continue
+				}
+				// The same with A's words row-major, lda apart (unpacked).
+				lda := k + 3
+				au := make([]float32, mr*lda)
+				for i := 0; i < mr; i++ {
+					for p := 0; p < k; p++ {
+						words(au)[i*lda+p] = a[p*mr+i]
+					}
+				}
+				kn.fnU(k, &au[0], lda, &bf[0], &c0[0], ldc, 1.5, beta)
+				for x := range c0 {
+					if math.Float32bits(c0[x]) != math.Float32bits(want[x]) {
+						t.Fatalf("%s unpacked k=%d beta=%g: C[%d][%d] = %g, want %g", kn.name, k, beta, x/ldc, x%ldc, c0[x], want[x])
 					}
 				}
 			}

@@ -40,7 +40,8 @@ func main() {
 	// AVX512_BF16: the same 12×32 tile over pairs of bfloat16 (mixed precision).
 	gen(&sb, spec{name: "sgemmKernelBF16DP", mr: 12, nv: 2, reg: "Z", w: 16, accBase: 8, tmp: []int{2, 3, 4, 5, 6, 7}, zero: "VPXORD", dp: true})
 	// AVX2+FMA: 6×16 tile, 12 accumulators Y4..Y15, B in Y0,Y1, broadcasts in Y2,Y3.
-	genUnpackedA(&sb)
+	genUnpackedA(&sb, "sgemmKernelAVX512U", false)
+	genUnpackedA(&sb, "sgemmKernelBF16DPU", true)
 	gen(&sb, spec{name: "sgemmKernelAVX2", mr: 6, nv: 2, reg: "Y", w: 8, accBase: 4, tmp: []int{2, 3}, zero: "VXORPS"})
 	genAxpy(&sb, "saxpy4", 4)
 	genAxpy(&sb, "saxpy1", 1)
@@ -777,9 +778,8 @@ func genPackedBF16(sb *strings.Builder) {
 //
 // Rows 0..7 are addressed from AX, rows 8..11 from R12 = AX + 8*lda, with the scaled
 // indices R8 = lda, R9 = 3*lda, R10 = 5*lda, R11 = 7*lda (in bytes); ldc is in R13.
-func genUnpackedA(sb *strings.Builder) {
+func genUnpackedA(sb *strings.Builder, name string, dp bool) {
 	const mr, nv, w, nr = 12, 2, 16, 32
-	name := "sgemmKernelAVX512U"
 	p := func(format string, args ...any) { fmt.Fprintf(sb, "\t"+format+"\n", args...) }
 	acc := func(i, j int) string { return fmt.Sprintf("Z%d", 8+i*nv+j) }
 	row := func(r, off int) string {
@@ -825,6 +825,10 @@ func genUnpackedA(sb *strings.Builder) {
 			t := fmt.Sprintf("Z%d", tmp[i%len(tmp)])
 			p("VBROADCASTSS %s, %s", row(i, 4*u), t)
 			for j := 0; j < nv; j++ {
+				if dp {
+					p("%s // VDPBF16PS Z%d, %s, %s", vdpbf16ps(8+i*nv+j, tmp[i%len(tmp)], j), j, t, acc(i, j))
+					continue
+				}
 				p("VFMADD231PS Z%d, %s, %s", j, t, acc(i, j))
 			}
 		}
