@@ -115,6 +115,13 @@ func BenchmarkStepGPT2Small(b *testing.B) {
 		DModel: 768, DFF: 3072, NormEps: 1e-5, TieEmbeddings: true, BOS: 50256, EOS: 50256}, 4, 64)
 }
 
+// BenchmarkStepGPT2SmallMixedBF16 is BenchmarkStepGPT2Small with the dense layers in mixed
+// precision.
+func BenchmarkStepGPT2SmallMixedBF16(b *testing.B) {
+	benchStepMixed(b, Config{Arch: ArchGPT2, VocabSize: 50257, MaxSeqLen: 1024, NLayer: 12, NHead: 12, NKVHead: 12,
+		DModel: 768, DFF: 3072, NormEps: 1e-5, TieEmbeddings: true, BOS: 50256, EOS: 50256}, 4, 64, true)
+}
+
 // BenchmarkDecodeTiny: the tiny GPT-2 config decoding 8 slots through the KV cache, a
 // 64-token prefill each, then 64 single-token steps for all slots; reports generated
 // tokens/s (prefill included in the time).

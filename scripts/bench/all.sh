@@ -28,17 +28,22 @@ if has gemm; then
 fi
 if has model; then
   hdr "Model: forward+backward per step and peak memory"
-  go test -run '^$' -bench 'StepTiny$|StepTinyLlama|DecodeTiny' -benchtime 5x ./pkg/model | grep -E '^Benchmark'
+  go test -run '^$' -bench 'StepTiny$|StepTinyMixedBF16|StepTinyLlama|DecodeTiny' -benchtime 5x ./pkg/model | grep -E '^Benchmark'
 fi
 if has train; then
-  hdr "Training step (forward+backward+AdamW, fp32): cpo-train bench against PyTorch ($($py -c 'import torch;print(torch.__version__)' 2>/dev/null))"
-  printf '| config | batch x len | ours ms/step | PyTorch ms/step | ours/PyTorch |\n|---|---|---|---|---|\n'
+  hdr "Training step (forward+backward+AdamW): cpo-train bench against PyTorch ($($py -c 'import torch;print(torch.__version__)' 2>/dev/null)), float32 and mixed bf16"
+  # bf16: ours rounds the inputs of the dense layers' products to bfloat16 (cpo-train --precision
+  # bf16); PyTorch runs the forward pass under CPU autocast (oneDNN bf16 products whose outputs
+  # are bf16 too). fp32 against fp32 is the like-for-like comparison.
+  printf '| config | batch x len | precision | ours ms/step | PyTorch ms/step | ours/PyTorch |\n|---|---|---|---|---|---|\n'
   for spec in "tiny 8 128 5" "gpt2-small 4 64 3"; do
-    set -- $spec
-    ours=$("$BIN/cpo-train" bench --model "$1" --batch "$2" --seq-len "$3" --steps "$4" --warmup 1 2>&1 | sed -n "s/.*: \([0-9.]*\) ms\/step (median.*/\1/p" | head -1)
-    theirs=$($py scripts/bench/train_torch.py --config "$1" --batch "$2" --seq-len "$3" --steps "$4" --warmup 1 | jget ms_median)
-    ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }')
-    printf '| %s | %sx%s | %s | %s | %s |\n' "$1" "$2" "$3" "${ours:--}" "${theirs:--}" "$ratio"
+    for prec in fp32 bf16; do
+      set -- $spec
+      ours=$("$BIN/cpo-train" bench --model "$1" --batch "$2" --seq-len "$3" --steps "$4" --warmup 1 --precision "$prec" 2>&1 | sed -n "s/.*: \([0-9.]*\) ms\/step (median.*/\1/p" | head -1)
+      theirs=$($py scripts/bench/train_torch.py --config "$1" --batch "$2" --seq-len "$3" --steps "$4" --warmup 1 --precision "$prec" | jget ms_median)
+      ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }')
+      printf '| %s | %sx%s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$prec" "${ours:--}" "${theirs:--}" "$ratio"
+    done
   done
   echo
   "$BIN/cpo-train" bench --model tiny --objective mle --batch 12 --seq-len 64 --steps 5
