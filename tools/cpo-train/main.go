@@ -38,7 +38,7 @@ func deviceFlags(precision cuda.Precision, note string) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "device", Value: train.DeviceCPU, Usage: "where the models run: " + strings.Join(train.Devices, " or ") + " (cuda needs a binary built with -tags cuda: make cuda)"},
 		&cli.StringFlag{Name: "precision", Value: string(precision), Usage: "--device cuda: storage of activations and of the weight copy the matrix products read, " + string(cuda.BF16) + " or " + string(cuda.Float32) + note +
-			"; --device cpu: " + string(cuda.BF16) + " rounds the inputs of the dense layers' matrix products to bfloat16 and sums in float32 (mixed precision, about twice as fast on CPUs with AVX512_BF16), " + string(cuda.Float32) + " (the cpu's default whatever this flag's default says) keeps them float32"},
+			"; --device cpu: " + string(cuda.BF16) + " rounds the inputs of the dense layers' matrix products to bfloat16 and sums in float32 (mixed precision: the products run twice as fast on CPUs with AVX512_BF16, a step 1.2-1.6x), " + string(cuda.Float32) + " (the cpu's default, whatever the default shown here) keeps them float32"},
 		&cli.IntFlag{Name: "gpu", Usage: "--device cuda: the GPU's ordinal"},
 	}
 }
@@ -89,7 +89,9 @@ continues bit-identically. The final model is written to --out.
 --device cuda runs the policy and the reference on a GPU (--gpu) with --precision bf16 or fp32
 activations, in a binary built with -tags cuda (make cuda); other binaries refuse it. Its
 checkpoints are the same files, so a run may resume on the other device (not bit-identically:
-the GPU's arithmetic differs from the CPU's).`)
+the GPU's arithmetic differs from the CPU's). On the CPU, --precision bf16 trains in mixed
+precision (bfloat16 inputs to the dense layers' products, float32 everywhere else); give
+precompute-ref the same --precision as the training run.`)
 	app.Flags = []cli.Flag{
 		modelFlag, initSeedFlag,
 		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "directory of the final model (required); checkpoints go to --checkpoint-dir"},
