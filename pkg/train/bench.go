@@ -101,7 +101,8 @@ func (r BenchResult) Print(w io.Writer, name string) {
 	}
 	if r.Device != "" && r.Device != DeviceCPU {
 		fmt.Fprintf(w, " on %s", r.Device)
-	} else {
+	}
+	if r.WorkspaceBytes > 0 {
 		fmt.Fprintf(w, ", workspace %.1f MiB", float64(r.WorkspaceBytes)/(1<<20))
 	}
 	if r.PeakRSSBytes > 0 {
