@@ -19,8 +19,8 @@ var benchShapes = [][3]int{{512, 768, 3072}, {512, 3072, 768}, {512, 768, 2304},
 // Names: Sgemm/MxKxN/TT/tThreads.
 func BenchmarkSgemm(b *testing.B) { benchProducts(b, Sgemm) }
 
-// BenchmarkSgemmMixedBF16 is BenchmarkSgemm for SgemmMixedBF16 (inputs rounded to bfloat16
-// while packing, VDPBF16PS): same shapes and names, FLOP counted the same way.
+// BenchmarkSgemmMixedBF16 is BenchmarkSgemm for SgemmMixedBF16 (inputs converted to bfloat16
+// pairs, then packed; VDPBF16PS): same shapes and names, FLOP counted the same way.
 func BenchmarkSgemmMixedBF16(b *testing.B) { benchProducts(b, SgemmMixedBF16) }
 
 // benchProducts runs BenchmarkSgemm's shapes with product fn (Sgemm's signature).

@@ -197,7 +197,7 @@ func SgemmMixedBF16Ref(transA, transB bool, m, n, k int, alpha float32, a []floa
 			if beta == 0 {
 				*x = alpha * s
 			} else {
-				*x = alpha*s + beta**x
+				*x = float32(alpha*s) + beta**x
 			}
 		}
 	}
@@ -219,11 +219,17 @@ func bf16Bits(v float32) uint32 {
 // bf16Pair is the packed word of a pair: bfloat16 of lo in the low half, of hi in the high.
 func bf16Pair(lo, hi float32) uint32 { return bf16Bits(lo) | bf16Bits(hi)<<16 }
 
-// dpbf16 is one lane of VDPBF16PS: acc + hi(a)*hi(b), then + lo(a)*lo(b), each sum rounded
-// to float32 and flushed to zero when denormal (the products of two bfloat16 are exact).
+// dpbf16 is one lane of VDPBF16PS: acc + hi(a)*hi(b), then + lo(a)*lo(b), each step a fused
+// multiply-add (the product exact, even below float32's normal range) rounded to float32 and
+// flushed to zero when denormal. The product of two bfloat16 is exact in float64 and the
+// float64 sum rounds to float32 as the exact sum would (53 ≥ 2·24+2 bits), up to results in
+// the last float32 step below 2⁻¹²⁶, where the hardware decides tininess after rounding to 24
+// bits.
 func dpbf16(acc float32, a, b uint32) float32 {
-	acc = ftz(acc + ftz(math.Float32frombits(a&0xffff0000)*math.Float32frombits(b&0xffff0000)))
-	return ftz(acc + ftz(math.Float32frombits(a<<16)*math.Float32frombits(b<<16)))
+	hi := float64(math.Float32frombits(a&0xffff0000)) * float64(math.Float32frombits(b&0xffff0000))
+	acc = ftz(float32(float64(acc) + hi))
+	lo := float64(math.Float32frombits(a<<16)) * float64(math.Float32frombits(b<<16))
+	return ftz(float32(float64(acc) + lo))
 }
 
 // ftz flushes a denormal float32 to a zero of the same sign.
@@ -265,7 +271,9 @@ func pairKernelGo(k int, a, b, c *float32, ldc int, alpha, beta float32) {
 			if beta == 0 {
 				row[j] = alpha * acc[4*i+j]
 			} else {
-				row[j] = alpha*acc[4*i+j] + beta*row[j]
+				// alpha*acc rounded on its own, as the assembly's VMULPS does (Go may fuse it
+				// into the next addition from GOAMD64=v3 on).
+				row[j] = float32(alpha*acc[4*i+j]) + beta*row[j]
 			}
 		}
 	}

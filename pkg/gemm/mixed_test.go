@@ -47,7 +47,10 @@ func TestBF16Bits(t *testing.T) {
 }
 
 // TestPairKernelExact checks that every pair kernel computes, for one tile, exactly the sums
-// of dpbf16 (VDPBF16PS as the Intel manual defines it), with beta 0 and beta != 0.
+// of dpbf16 (VDPBF16PS's arithmetic), with beta 0 and beta a power of two (the assembly fuses
+// beta*C into its last addition, the Go kernel not: equal when beta*C is exact). The tiny
+// case puts products and sums around float32's smallest normal (2⁻¹²⁶), where the
+// instruction flushes denormal sums but keeps denormal products.
 func TestPairKernelExact(t *testing.T) {
 	r := rand.New(rand.NewSource(2))
 	kernels := []*kernel{goPairKernel}
@@ -56,20 +59,33 @@ func TestPairKernelExact(t *testing.T) {
 	}
 	for _, kn := range kernels {
 		mr, nr := kn.mr, kn.nr
-		for _, k := range []int{1, 2, 3, 4, 5, 17, 100, 384} {
+		for _, k := range []int{1, 2, 3, 4, 5, 17, 100, 384, -64} {
+			tiny := k < 0
+			if tiny {
+				k = -k
+			}
 			a := make([]uint32, mr*k)
 			b := make([]uint32, k*nr)
 			for i := range a {
 				a[i] = bf16Pair(float32(r.NormFloat64()), float32(r.NormFloat64()*100))
+				if tiny {
+					a[i] = bf16Pair(float32(r.NormFloat64()*0x1p-60), float32(r.NormFloat64()*0x1p-63))
+				}
 			}
 			for i := range b {
 				b[i] = bf16Pair(float32(r.NormFloat64()*1e-3), float32(r.NormFloat64()))
+				if tiny {
+					b[i] = bf16Pair(float32(r.NormFloat64()*0x1p-66), float32(r.NormFloat64()*0x1p-63))
+				}
 			}
 			for _, beta := range []float32{0, 0.5} {
 				ldc := nr + 3
 				c := make([]float32, mr*ldc)
 				for i := range c {
 					c[i] = float32(r.NormFloat64())
+					if tiny {
+						c[i] *= 0x1p-120 // beta*C stays normal, hence exact
+					}
 				}
 				want := append([]float32(nil), c...)
 				for i := 0; i < mr; i++ {
@@ -81,7 +97,7 @@ func TestPairKernelExact(t *testing.T) {
 						if beta == 0 {
 							want[i*ldc+j] = 1.5 * s
 						} else {
-							want[i*ldc+j] = 1.5*s + beta*want[i*ldc+j]
+							want[i*ldc+j] = float32(1.5*s) + beta*want[i*ldc+j]
 						}
 					}
 				}

@@ -101,6 +101,8 @@ func (m *Model) headBF16(train bool) *gemm.PackedBF16 {
 // precision, twice the multiply-adds per cycle on CPUs with AVX512_BF16. Weights,
 // gradients, activations, the attention products, norms and the loss stay float32. Off (the
 // default) computes every product in float32. It must not change while a pass runs on m.
+// train.NewEngine sets it from the device's precision on the CPU. Without AVX512_BF16 the
+// products are emulated in Go, about 100 times slower than float32 (gemm.MixedBF16Impl).
 func (m *Model) SetMixedBF16(on bool) { m.mixed = on }
 
 // MixedBF16 reports whether the dense layers multiply in mixed precision (SetMixedBF16).

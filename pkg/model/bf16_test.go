@@ -94,13 +94,22 @@ func TestBF16Inference(t *testing.T) {
 // inputs, the rest in float64). A value that lies within float32 rounding of a bfloat16
 // rounding boundary can round the other way here than there; on these small models a
 // relative perturbation of 1e-7 before each rounding moves the gradients by up to 3e-3 (in
-// PyTorch), hence the bounds below (relative L2 errors; the float32 and the mixed goldens
-// are 4e-3 to 1e-2 apart on the logits, 2e-3 to 4e-2 on the gradients). The logits must
-// also differ from the float32 goldens (the mode is in effect), and turning the mode off
-// restores float32 exactly.
+// PyTorch). Measured (relative L2 errors, worst tensor): gpt2 3.2e-7, llama 1.7e-7,
+// llama_tied 1.5e-5, gpt2_long 2e-4, llama_long 3.3e-3 — only llama_long has values that
+// round the other way, hence its looser gradient bound. The per-case bounds still catch a
+// backward pass whose products stay float32 (2.6e-3 to 7.3e-3 on the short cases); the
+// float32 and the mixed goldens are 4e-3 to 1e-2 apart on the logits. The logits must also
+// differ from the float32 goldens (the mode is in effect), and turning the mode off restores
+// float32 exactly. If a change to the float32 passes makes a value round the other way in a
+// short case, its error jumps to about 1e-3: look at that before loosening a bound.
 func TestMixedBF16Golden(t *testing.T) {
-	const logitsTol, gradTol, minFromF32 = 1.5e-3, 1e-2, 2e-3
+	const logitsTol, minFromF32 = 1.5e-3, 2e-3
+	gradTols := map[string]float64{"gpt2": 1e-4, "llama": 1e-4, "llama_tied": 2e-4, "gpt2_long": 1e-3, "llama_long": 1e-2}
 	for _, name := range goldenCases {
+		gradTol, ok := gradTols[name]
+		if !ok {
+			t.Fatalf("no gradient bound for golden case %s", name)
+		}
 		t.Run(name, func(t *testing.T) {
 			g := loadGolden(t, name)
 			m := g.model(t)

@@ -9,6 +9,7 @@ import (
 	"math"
 
 	"github.com/cpo-toolchain/cpo/pkg/cuda"
+	"github.com/cpo-toolchain/cpo/pkg/gemm"
 	"github.com/cpo-toolchain/cpo/pkg/loss"
 	"github.com/cpo-toolchain/cpo/pkg/model"
 	"github.com/cpo-toolchain/cpo/pkg/optim"
@@ -69,8 +70,9 @@ type DeviceConfig struct {
 	Name string
 	// Precision on the GPU is that of the activations (cuda.BF16 when empty). On the CPU,
 	// cuda.BF16 makes the dense layers' matrix products round their inputs to bfloat16 and
-	// sum in float32 (model.SetMixedBF16: about twice the throughput with AVX512_BF16);
-	// cuda.Float32, also when empty, keeps every product float32. GPU is the GPU's ordinal.
+	// sum in float32 (model.SetMixedBF16: twice the products' throughput with AVX512_BF16,
+	// emulated and slow without); cuda.Float32, also when empty, keeps every product float32.
+	// NewEngine sets the model's mode from it either way. GPU is the GPU's ordinal.
 	Precision cuda.Precision
 	GPU       int
 }
@@ -195,13 +197,17 @@ func (e *CPUEngine) LoadOptimizer(r io.Reader) error {
 	return e.Opt.Load(r)
 }
 
-// Device is "cpu".
-// Device is "cpu", or "cpu (bf16 products)" when the model multiplies in mixed precision.
+// Device is "cpu", or "cpu (bf16 products)" when the model multiplies in mixed precision,
+// "cpu (bf16 products emulated in Go: slow)" on a CPU without AVX512_BF16 (or with the
+// assembly turned off), where each product runs about 100 times slower than in float32.
 func (e *CPUEngine) Device() string {
-	if e.M.MixedBF16() {
-		return DeviceCPU + " (bf16 products)"
+	if !e.M.MixedBF16() {
+		return DeviceCPU
 	}
-	return DeviceCPU
+	if gemm.MixedBF16Impl() == "go" {
+		return DeviceCPU + " (bf16 products emulated in Go: slow)"
+	}
+	return DeviceCPU + " (bf16 products)"
 }
 
 // Close does nothing.

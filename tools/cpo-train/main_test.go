@@ -279,7 +279,7 @@ func TestDeviceFlags(t *testing.T) {
 		t.Errorf("--device cpu: %v\n%s", err, log)
 	}
 	log, err = run(t, "--precision", "bf16", "-m", modelDir, "-o", filepath.Join(dir, "out-bf16"), "--batch", "4", "--steps", "1", cands)
-	if err != nil || !strings.Contains(log, "examples on cpu (bf16 products)") {
+	if err != nil || !strings.Contains(log, "examples on cpu (bf16 products") {
 		t.Errorf("--precision bf16 on the cpu: %v\n%s", err, log)
 	}
 	for _, bad := range [][]string{{"--device", "tpu"}, {"--device", "cuda", "--precision", "fp8"}, {"--device", "cuda", "--gpu", "-1"},
