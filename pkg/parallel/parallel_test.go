@@ -143,3 +143,12 @@ func TestGoexitInTaskDoesNotHang(t *testing.T) {
 		t.Fatalf("next loop covered %d of 8", n.Load())
 	}
 }
+
+// A finished loop does not stay referenced by the pool (its closure may hold large buffers).
+func TestPoolDropsFinishedJob(t *testing.T) {
+	big := make([]float32, 1<<20)
+	Tasks(64, 2, func(_, i int) { big[i]++ })
+	if j := pool.job.Load(); j != nil {
+		t.Fatalf("pool still holds the finished loop (%d tasks)", j.n)
+	}
+}

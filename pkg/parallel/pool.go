@@ -22,7 +22,7 @@ const spinFor = 200 * time.Microsecond
 var pool struct {
 	inUse   atomic.Bool         // a loop owns the pool
 	seq     atomic.Uint64       // incremented when job changes
-	job     atomic.Pointer[job] // the latest loop
+	job     atomic.Pointer[job] // the running loop, nil between loops
 	mu      sync.Mutex          // guards helpers
 	helpers atomic.Pointer[[]*helper]
 }
@@ -85,6 +85,9 @@ func (h *helper) loop(last uint64) {
 	for {
 		last = h.await(last)
 		j := pool.job.Load()
+		if j == nil {
+			continue // that loop has already finished
+		}
 		if id := int(j.ids.Add(1)); id < j.workers {
 			j.work(id)
 		}
@@ -142,5 +145,8 @@ func poolTasks(n, w int, fn func(worker, task int)) bool {
 	for j.done.Load() < int64(n) {
 		runtime.Gosched()
 	}
+	// Drop the loop's closure (and what it captured) now rather than at the next loop; a
+	// helper that wakes late finds no job.
+	pool.job.CompareAndSwap(j, nil)
 	return true
 }
