@@ -17,9 +17,12 @@ import (
 //
 //	data[q*K*32 + p*32 + 2*(r%16) + r/16]
 type PackedBF16 struct {
-	K, N int      // op(B) is K×N
-	data []uint16 // ceil(N/32) panels of K×32, 64-byte aligned
+	k, n int      // op(B) is k×n
+	data []uint16 // ceil(n/32) panels of k×32, 64-byte aligned
 }
+
+// Dims returns the shape of op(B): K rows (the product's depth) by N columns.
+func (pb *PackedBF16) Dims() (k, n int) { return pb.k, pb.n }
 
 // PanelWidth is the number of columns of op(B) in one panel of a PackedBF16.
 const PanelWidth = 32
@@ -88,23 +91,23 @@ func newPackedBF16(k, n int) *PackedBF16 {
 			off = 32 - off
 		}
 	}
-	return &PackedBF16{K: k, N: n, data: raw[off : off+size]}
+	return &PackedBF16{k: k, n: n, data: raw[off : off+size]}
 }
 
-func (pb *PackedBF16) panels() int { return (pb.N + PanelWidth - 1) / PanelWidth }
+func (pb *PackedBF16) panels() int { return (pb.n + PanelWidth - 1) / PanelWidth }
 
 func (pb *PackedBF16) panel(q int) []uint16 {
-	s := pb.K * PanelWidth
+	s := pb.k * PanelWidth
 	return pb.data[q*s : (q+1)*s]
 }
 
 // At returns element (p, j) of op(B), widened to float32.
 func (pb *PackedBF16) At(p, j int) float32 {
-	if p < 0 || p >= pb.K || j < 0 || j >= pb.N {
-		panic(fmt.Sprintf("gemm: PackedBF16.At(%d, %d) outside %d×%d", p, j, pb.K, pb.N))
+	if p < 0 || p >= pb.k || j < 0 || j >= pb.n {
+		panic(fmt.Sprintf("gemm: PackedBF16.At(%d, %d) outside %d×%d", p, j, pb.k, pb.n))
 	}
 	r := j % PanelWidth
-	return bf16ToF32(pb.data[(j/PanelWidth)*pb.K*PanelWidth+p*PanelWidth+2*(r%16)+r/16])
+	return bf16ToF32(pb.data[(j/PanelWidth)*pb.k*PanelWidth+p*PanelWidth+2*(r%16)+r/16])
 }
 
 // Bytes is the memory the packed data takes.
@@ -138,7 +141,7 @@ const panelRowBlock = 64
 // read when beta is zero. The panels of B are split between the threads (Threads()); each
 // panel is read from memory once per block of 64 rows of A.
 func SgemmPackedBF16(m int, alpha float32, a []float32, lda int, pb *PackedBF16, beta float32, c []float32, ldc int) {
-	n, k := pb.N, pb.K
+	n, k := pb.n, pb.k
 	checkArgs(false, false, m, n, k, len(a), lda, len(pb.data), n, len(c), ldc)
 	if done(m, n, k, alpha, &beta, c, ldc) {
 		return

@@ -79,8 +79,8 @@ func mm(sg sgemmFunc, out, inp, w []float32, wb *gemm.PackedBF16, bias []float32
 	if accumulate {
 		beta = 1
 	}
-	if wb.K != IC || wb.N != OC {
-		panic(fmt.Sprintf("model: packed bfloat16 weight is %d×%d, product wants %d×%d", wb.K, wb.N, IC, OC))
+	if k, n := wb.Dims(); k != IC || n != OC {
+		panic(fmt.Sprintf("model: packed bfloat16 weight is %d×%d, product wants %d×%d", k, n, IC, OC))
 	}
 	gemm.SgemmPackedBF16(N, 1, inp, IC, wb, beta, out, OC)
 	addBias(out, bias, N, OC)
