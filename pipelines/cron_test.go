@@ -120,6 +120,17 @@ func TestDollyProtocol(t *testing.T) {
 			t.Errorf("dolly.mk protocol lacks %q", want)
 		}
 	}
+	// DEVICE reaches every cpo-train run, the reference log-probabilities included.
+	dev, err := exec.Command("make", "-n", "-f", "dolly.mk", "BIN=bin", "OUT=o", "DEVICE=--precision bf16").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n DEVICE=...: %v\n%s", err, dev)
+	}
+	for _, want := range []string{"--objective mle --precision bf16 -m", "precompute-ref --precision bf16 -m",
+		"--objective cpo --precision bf16 -m o/mle -o o/models/mixn", "--objective cpo-rank --precision bf16 -m"} {
+		if !strings.Contains(string(dev), want) {
+			t.Errorf("dolly.mk with DEVICE lacks %q", want)
+		}
+	}
 	wiki, err := exec.Command("make", "-n", "-f", "wiki.mk", "BIN=bin", "OUT=w", "JUDGE=remote").CombinedOutput()
 	if err != nil {
 		t.Fatalf("make -n wiki.mk: %v\n%s", err, wiki)

@@ -32,6 +32,11 @@ LR         ?= 1e-5
 WD         ?= 0.05
 BATCH      ?= 64
 MICRO      ?= 4
+# Where cpo-train (training and precompute-ref) runs: empty for the CPU in float32,
+# "--precision bf16" for mixed precision on a CPU with AVX512_BF16, "--device cuda" (with
+# BIN=bin/cuda from make cuda) for a GPU.
+DEVICE     ?=
+dev = $(if $(strip $(DEVICE)), $(strip $(DEVICE)))
 VARIANTS   ?= bn mn tn an mixn
 RANKED     ?= bn mn tn an mixn
 MIX_bn     ?= bn=11
@@ -85,7 +90,7 @@ tokenize: $(OUT)/train.parquet $(OUT)/test.parquet
 
 # ---- MLE: the reference model ------------------------------------------------------------------
 $(OUT)/mle/config.json: $(OUT)/train.parquet $(OUT)/model.path
-	$(BIN)/cpo-train --objective mle -m "$$(cat $(OUT)/model.path)" -o $(OUT)/mle --lr $(MLE_LR) --weight-decay $(WD) \
+	$(BIN)/cpo-train --objective mle$(dev) -m "$$(cat $(OUT)/model.path)" -o $(OUT)/mle --lr $(MLE_LR) --weight-decay $(WD) \
 	  --batch $(BATCH) --micro-batch $(MICRO) --steps $(MLE_STEPS) --seed $(SEED) --save-every 200 \
 	  --metrics $(OUT)/mle.metrics.jsonl $<
 mle: $(OUT)/mle/config.json
@@ -96,16 +101,16 @@ $(OUT)/cands/%.parquet: $(OUT)/train.parquet $(OUT)/mle/config.json
 	$(BIN)/cpo-negatives -m $(OUT)/mle --mix $(MIX_$*) --seed $(SEED) -o $@ $<
 $(OUT)/ranked/%.parquet: $(OUT)/cands/%.parquet $(OUT)/mle/config.json
 	@mkdir -p $(@D)
-	$(BIN)/cpo-embed -q -m $(OUT)/mle $< | $(BIN)/cpo-train precompute-ref -m $(OUT)/mle -o $@
+	$(BIN)/cpo-embed -q -m $(OUT)/mle $< | $(BIN)/cpo-train precompute-ref$(dev) -m $(OUT)/mle -o $@
 negatives: $(foreach v,$(sort $(VARIANTS) $(RANKED)),$(OUT)/ranked/$(v).parquet)
 
 # ---- CPO (eq. 7) and ranked CPO (eq. 8) --------------------------------------------------------
 CPO_FLAGS = --beta $(BETA) --lr $(LR) --weight-decay $(WD) --batch $(BATCH) --micro-batch $(MICRO) \
 	    --steps $(CPO_STEPS) --seed $(SEED) --save-every 200
 $(OUT)/models/%/config.json: $(OUT)/ranked/%.parquet $(OUT)/mle/config.json
-	$(BIN)/cpo-train --objective cpo -m $(OUT)/mle -o $(@D) $(CPO_FLAGS) --metrics $(OUT)/$*.metrics.jsonl $<
+	$(BIN)/cpo-train --objective cpo$(dev) -m $(OUT)/mle -o $(@D) $(CPO_FLAGS) --metrics $(OUT)/$*.metrics.jsonl $<
 $(OUT)/models/%r/config.json: $(OUT)/ranked/%.parquet $(OUT)/mle/config.json
-	$(BIN)/cpo-train --objective cpo-rank -m $(OUT)/mle -o $(@D) $(CPO_FLAGS) --metrics $(OUT)/$*r.metrics.jsonl $<
+	$(BIN)/cpo-train --objective cpo-rank$(dev) -m $(OUT)/mle -o $(@D) $(CPO_FLAGS) --metrics $(OUT)/$*r.metrics.jsonl $<
 train: $(foreach m,$(CPO_MODELS),$(OUT)/models/$(m)/config.json)
 
 # ---- WiSE-FT: θ = α·θ_MLE + (1−α)·θ_CPO -----------------------------------------------------------
