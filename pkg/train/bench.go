@@ -18,14 +18,17 @@ import (
 
 // BenchConfig is a training-step benchmark on random tokens.
 type BenchConfig struct {
-	Objective  string // mle or a contrastive objective (cpo, cpo-rank, dpo, mle+cpo)
-	Batch      int    // examples per step
-	K          int    // candidates per example (contrastive objectives; dpo uses 2)
-	SeqLen     int    // tokens per sequence: the first half prompt, the rest continuation
-	MicroBatch int    // examples per forward/backward (0: Batch)
-	Steps      int    // timed steps
-	Warmup     int    // untimed steps first
-	RefPass    bool   // run the reference model too (otherwise reference log-probs are precomputed)
+	Objective string // mle or a contrastive objective (cpo, cpo-rank, dpo, mle+cpo)
+	Batch     int    // examples per step
+	K         int    // candidates per example (contrastive objectives; dpo uses 2)
+	SeqLen    int    // tokens per sequence: the first half prompt, the rest continuation
+	// MLEPrompt: mle's loss covers every position (as nanoGPT and llm.c time a step), not
+	// only the continuation half (then the lm head's backward pass skips the prompt rows).
+	MLEPrompt  bool
+	MicroBatch int  // examples per forward/backward (0: Batch)
+	Steps      int  // timed steps
+	Warmup     int  // untimed steps first
+	RefPass    bool // run the reference model too (otherwise reference log-probs are precomputed)
 	Seed       uint64
 	Device     DeviceConfig // where the models run (zero: the CPU)
 }
@@ -177,7 +180,7 @@ func benchTrainer(m *model.Model, bc BenchConfig) (*Trainer, error) {
 		}
 		items[i] = it
 	}
-	cfg := Config{Objective: Objective{Name: bc.Objective, Beta: 5, Alpha: 1}, Batch: bc.Batch, MicroBatch: bc.MicroBatch,
+	cfg := Config{Objective: Objective{Name: bc.Objective, Beta: 5, Alpha: 1, MLEPrompt: bc.MLEPrompt}, Batch: bc.Batch, MicroBatch: bc.MicroBatch,
 		Steps: bc.Warmup + bc.Steps, LR: 1e-7, WeightDecay: 0.05, Clip: 1, Seed: bc.Seed, Device: bc.Device}
 	return New(cfg, m, fp, items)
 }

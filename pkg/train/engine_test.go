@@ -345,3 +345,23 @@ func TestCPUMixedPrecision(t *testing.T) {
 		t.Errorf("fp32: mixed %v, DeviceName %q", tr.Policy.MixedBF16(), tr.DeviceName())
 	}
 }
+
+// BenchConfig.MLEPrompt puts every position of the benchmark's sequences under the loss (as
+// nanoGPT's step, which scripts/bench/train_torch.py times); without it only the second half.
+func TestBenchLossTokens(t *testing.T) {
+	for _, all := range []bool{false, true} {
+		bc := BenchConfig{Objective: MLE, Batch: 3, SeqLen: 10, Steps: 1, MLEPrompt: all}
+		tr, err := benchTrainer(tinyModel(t, 1), bc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 3 * (10 - 10/2) // continuation tokens
+		if all {
+			want = 3 * (10 - 1) // every position with a next token
+		}
+		if got := tr.Stepper.MLETokens(tr.Items); got != want {
+			t.Errorf("MLEPrompt %v: %d positions under the loss, want %d", all, got, want)
+		}
+		tr.Close()
+	}
+}

@@ -161,13 +161,17 @@ into --out DIR as <metric>.png ('/' becomes '_').`,
 directory or a preset with random weights: tiny = GPT-2, 4 layers, 4 heads, width 256, vocab 8192,
 context 128; gpt2-small = GPT-2 124M) on random tokens, after warm-up, and prints ms/step (median,
 min, max), tokens/s and GFLOP/s (6 per parameter per token plus causal attention). mle runs
---batch sequences of --seq-len tokens; a contrastive objective runs --batch examples of --k
-candidates of --seq-len tokens each (reference log-probs precomputed unless --ref-pass).`,
+--batch sequences of --seq-len tokens, with the loss on every position (--loss-tokens all, as
+nanoGPT, llm.c and scripts/bench/train_torch.py) or on the second half only (response: the lm
+head's backward pass then skips the prompt rows); a contrastive objective runs --batch examples
+of --k candidates of --seq-len tokens each, half prompt (reference log-probs precomputed unless
+--ref-pass).`,
 			Flags: append([]cli.Flag{
 				&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Value: "tiny", Usage: "checkpoint directory, hub id, or preset (" + strings.Join(checkpoint.PresetNames(), ", ") + ")"},
 				&cli.StringFlag{Name: "objective", Value: train.MLE, Usage: "objective: " + strings.Join(train.Objectives, ", ")},
 				&cli.IntFlag{Name: "batch", Value: 8, Usage: "sequences (mle) or examples (contrastive) per step"},
 				&cli.IntFlag{Name: "seq-len", Value: 128, Usage: "tokens per sequence"},
+				&cli.StringFlag{Name: "loss-tokens", Value: "all", Usage: "mle: the positions the loss covers, all or response (the second half of each sequence)"},
 				&cli.IntFlag{Name: "k", Value: 12, Usage: "candidates per example for contrastive objectives"},
 				&cli.IntFlag{Name: "micro-batch", Usage: "examples per forward/backward (0: the whole batch)"},
 				&cli.IntFlag{Name: "steps", Value: 10, Usage: "timed steps"},
@@ -488,7 +492,11 @@ func runBench(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	bc := train.BenchConfig{Objective: c.String("objective"), Batch: c.Int("batch"), K: c.Int("k"), SeqLen: c.Int("seq-len"),
+	lt := c.String("loss-tokens")
+	if lt != "all" && lt != "response" {
+		return cliutil.Usagef("--loss-tokens %q: want all or response", lt)
+	}
+	bc := train.BenchConfig{Objective: c.String("objective"), Batch: c.Int("batch"), K: c.Int("k"), SeqLen: c.Int("seq-len"), MLEPrompt: lt == "all",
 		MicroBatch: c.Int("micro-batch"), Steps: c.Int("steps"), Warmup: c.Int("warmup"), RefPass: c.Bool("ref-pass"), Seed: c.Uint64("seed"), Device: dev}
 	r, err := train.Bench(ctx, m, bc)
 	if err != nil {

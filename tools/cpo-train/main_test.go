@@ -213,12 +213,16 @@ func TestTokenizerFingerprintChecked(t *testing.T) {
 	}
 }
 
-// bench with an unknown objective is a usage error before any model is loaded.
+// bench with an unknown objective or --loss-tokens is a usage error before any model is loaded.
 func TestBenchUnknownObjective(t *testing.T) {
 	_, err := run(t, "bench", "--objective", "bogus", "--steps", "1")
 	var ue cliutil.UsageError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), `--objective "bogus"`) {
 		t.Errorf("bench --objective bogus: %v", err)
+	}
+	_, err = run(t, "bench", "--loss-tokens", "prompt", "--steps", "1")
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), `--loss-tokens "prompt"`) {
+		t.Errorf("bench --loss-tokens prompt: %v", err)
 	}
 }
 
