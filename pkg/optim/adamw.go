@@ -60,14 +60,20 @@ func (o *AdamW) Steps() int64 { return o.step }
 //	p -= lr/(1-beta1^t) * m / (sqrt(v)/sqrt(1-beta2^t) + eps)
 //
 // Gradients are read, not cleared.
-func (o *AdamW) Step(lr float64) {
+func (o *AdamW) Step(lr float64) { o.StepScaled(lr, 1) }
+
+// StepScaled is Step with every gradient multiplied by gradScale first (in registers: the
+// gradients are not written), which is what ClipGradNorm then Step computes, bit for bit,
+// without ClipGradNorm's pass over the gradients: GlobalNorm, ClipScale, StepScaled.
+func (o *AdamW) StepScaled(lr float64, gradScale float32) {
 	o.step++
 	t := float64(o.step)
 	bc1 := 1 - math.Pow(o.Beta1, t)
 	bc2sqrt := float32(math.Sqrt(1 - math.Pow(o.Beta2, t)))
 	stepSize := float32(lr / bc1)
 	base := simd.AdamWParams{Decay: 1, B1: float32(o.Beta1), B2: float32(o.Beta2),
-		A1: float32(1 - o.Beta1), A2: float32(1 - o.Beta2), Bc2Sqrt: bc2sqrt, Eps: float32(o.Eps), StepSize: stepSize}
+		A1: float32(1 - o.Beta1), A2: float32(1 - o.Beta2), Bc2Sqrt: bc2sqrt, Eps: float32(o.Eps), StepSize: stepSize,
+		GradScale: gradScale}
 	decayed := base
 	decayed.Decay = float32(1 - lr*o.WeightDecay)
 	for i, p := range o.params {
@@ -119,8 +125,7 @@ func sumSquares(x []float32) float64 { return simd.SumSqDev64(x, 0) }
 // clipping. maxNorm <= 0 only measures.
 func ClipGradNorm(params []*model.Param, maxNorm float64) float64 {
 	norm := GlobalNorm(params)
-	if maxNorm > 0 && norm > maxNorm {
-		c := float32(maxNorm / (norm + 1e-6))
+	if c := ClipScale(norm, maxNorm); c != 1 {
 		for _, p := range params {
 			g := p.Grad
 			workers := 1
@@ -135,6 +140,15 @@ func ClipGradNorm(params []*model.Param, maxNorm float64) float64 {
 		}
 	}
 	return norm
+}
+
+// ClipScale is the factor ClipGradNorm multiplies the gradients by for a global norm:
+// maxNorm/(norm+1e-6) when maxNorm > 0 and norm > maxNorm, else 1.
+func ClipScale(norm, maxNorm float64) float32 {
+	if maxNorm > 0 && norm > maxNorm {
+		return float32(maxNorm / (norm + 1e-6))
+	}
+	return 1
 }
 
 // stateMagic opens the optimizer state file.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/cpo-toolchain/cpo/pkg/model"
@@ -135,5 +137,52 @@ func TestSchedule(t *testing.T) {
 		if bad.Validate() == nil {
 			t.Errorf("%+v accepted", bad)
 		}
+	}
+}
+
+// StepScaled with ClipScale's factor gives the weights and moments of ClipGradNorm then Step,
+// bit for bit, and leaves the gradients as they were.
+func TestStepScaledEqualsClipThenStep(t *testing.T) {
+	mk := func() []*model.Param {
+		r := rand.New(rand.NewPCG(3, 4))
+		var ps []*model.Param
+		for _, n := range []int{5, 70000, 33} {
+			p := &model.Param{Data: make([]float32, n), Grad: make([]float32, n), Decay: n != 33}
+			for i := range p.Data {
+				p.Data[i] = float32(r.NormFloat64())
+				p.Grad[i] = float32(r.NormFloat64())
+			}
+			ps = append(ps, p)
+		}
+		return ps
+	}
+	a, b := mk(), mk()
+	oa, ob := NewAdamW(a, 0.9, 0.999, 1e-8, 0.05), NewAdamW(b, 0.9, 0.999, 1e-8, 0.05)
+	for step := 0; step < 3; step++ {
+		na := ClipGradNorm(a, 1)
+		oa.Step(1e-3)
+		nb := GlobalNorm(b)
+		g0 := append([]float32(nil), b[1].Grad...)
+		ob.StepScaled(1e-3, ClipScale(nb, 1))
+		if na != nb || ClipScale(nb, 1) == 1 {
+			t.Fatalf("norms %v, %v (clipping must be active)", na, nb)
+		}
+		for i := range a {
+			for j := range a[i].Data {
+				if math.Float32bits(a[i].Data[j]) != math.Float32bits(b[i].Data[j]) {
+					t.Fatalf("step %d param %d[%d]: %v vs %v", step, i, j, a[i].Data[j], b[i].Data[j])
+				}
+			}
+		}
+		if !slices.Equal(g0, b[1].Grad) {
+			t.Fatal("StepScaled wrote the gradients")
+		}
+		// The clipped gradients of a are now scaled; start the next step from equal ones.
+		for i := range a {
+			copy(a[i].Grad, b[i].Grad)
+		}
+	}
+	if ClipScale(0.5, 1) != 1 || ClipScale(5, 0) != 1 {
+		t.Fatal("ClipScale clips below maxNorm or with clipping off")
 	}
 }

@@ -723,7 +723,8 @@ msdone:
 	VSUBPS Z7, Z0, Z0
 
 // func adamwAVX512(n int, w, grad, m, v *float32, p *AdamWParams)
-// p: Decay, B1, B2, A1, A2, Bc2Sqrt, Eps, StepSize (float32 each, in this order).
+// p: Decay, B1, B2, A1, A2, Bc2Sqrt, Eps, StepSize, GradScale (float32 each, in this order;
+// GradScale already 1 when unset).
 // The operations and their order are those of AdamWRef (no fused multiply-adds).
 TEXT ·adamwAVX512(SB), NOSPLIT, $0-48
 	MOVQ n+0(FP), CX
@@ -740,6 +741,7 @@ TEXT ·adamwAVX512(SB), NOSPLIT, $0-48
 	VBROADCASTSS 20(DX), Z15 // Bc2Sqrt
 	VBROADCASTSS 24(DX), Z16 // Eps
 	VBROADCASTSS 28(DX), Z17 // StepSize
+	VBROADCASTSS 32(DX), Z18 // GradScale
 
 adamwloop:
 	CMPQ    CX, $16
@@ -748,6 +750,7 @@ adamwloop:
 	VMOVUPS (SI), Z1
 	VMOVUPS (R8), Z2
 	VMOVUPS (R9), Z5
+	VMULPS  Z18, Z1, Z1
 	ADAMW
 	VMOVUPS Z2, (R8)
 	VMOVUPS Z5, (R9)
@@ -767,6 +770,7 @@ adamwtail:
 	VMOVUPS.Z (SI), K1, Z1
 	VMOVUPS.Z (R8), K1, Z2
 	VMOVUPS.Z (R9), K1, Z5
+	VMULPS  Z18, Z1, Z1
 	ADAMW
 	VMOVUPS Z2, K1, (R8)
 	VMOVUPS Z5, K1, (R9)

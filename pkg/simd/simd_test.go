@@ -235,13 +235,18 @@ func BenchmarkGELUBackward(b *testing.B) {
 }
 
 // TestAdamWMatchesReference runs the AdamW kernel against AdamWRef, bit for bit, on every
-// tail length, with and without decay, including zero gradients and moments.
+// tail length, with and without decay, with and without a gradient scale (0 = 1), including
+// zero gradients and moments; a scaled update equals scaling g in place first, and g itself
+// is left as it was.
 func TestAdamWMatchesReference(t *testing.T) {
 	withAsm(t, func() {
 		r := rand.New(rand.NewPCG(7, 8))
-		for _, decay := range []float32{1, 1 - 1e-3*0.1} {
+		for k, decay := range []float32{1, 1 - 1e-3*0.1, 1, 1 - 1e-3*0.1} {
 			p := &AdamWParams{Decay: decay, B1: 0.9, B2: 0.999, A1: 1 - float32(0.9), A2: 1 - float32(0.999),
 				Bc2Sqrt: float32(math.Sqrt(1 - math.Pow(0.999, 3))), Eps: 1e-8, StepSize: float32(1e-3 / (1 - math.Pow(0.9, 3)))}
+			if k >= 2 {
+				p.GradScale = 0.3721 // clipping
+			}
 			for _, n := range append([]int{0, 1, 7, 15, 16, 17, 31, 33, 63, 65, 129}, 1000) {
 				w, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
 				for i := range w {
@@ -255,11 +260,33 @@ func TestAdamWMatchesReference(t *testing.T) {
 					}
 				}
 				w2, g2, m2, v2 := append([]float32(nil), w...), append([]float32(nil), g...), append([]float32(nil), m...), append([]float32(nil), v...)
+				w0, m0, v0 := append([]float32(nil), w...), append([]float32(nil), m...), append([]float32(nil), v...)
 				// Guard elements past n must stay untouched.
 				guard := func(s []float32) []float32 { return append(s, 42)[:len(s)] }
 				w, m, v = guard(w), guard(m), guard(v)
+				g0 := append([]float32(nil), g...)
 				AdamW(w, g, m, v, p)
 				AdamWRef(w2, g2, m2, v2, p)
+				for i := range g {
+					if math.Float32bits(g[i]) != math.Float32bits(g0[i]) || math.Float32bits(g2[i]) != math.Float32bits(g0[i]) {
+						t.Fatalf("n=%d: the gradient was written at %d", n, i)
+					}
+				}
+				if p.GradScale != 0 {
+					// The same as scaling the gradient first and updating with no scale.
+					w3, g3, m3, v3 := append([]float32(nil), w0...), append([]float32(nil), g0...), append([]float32(nil), m0...), append([]float32(nil), v0...)
+					for i := range g3 {
+						g3[i] *= p.GradScale
+					}
+					q := *p
+					q.GradScale = 0
+					AdamWRef(w3, g3, m3, v3, &q)
+					for i := range w3 {
+						if math.Float32bits(w3[i]) != math.Float32bits(w2[i]) || math.Float32bits(m3[i]) != math.Float32bits(m2[i]) {
+							t.Fatalf("n=%d i=%d: scaled update %v, pre-scaled %v", n, i, w2[i], w3[i])
+						}
+					}
+				}
 				for i := range w {
 					if math.Float32bits(w[i]) != math.Float32bits(w2[i]) || math.Float32bits(m[i]) != math.Float32bits(m2[i]) || math.Float32bits(v[i]) != math.Float32bits(v2[i]) {
 						t.Fatalf("decay %v n=%d i=%d: asm (w %v m %v v %v), ref (w %v m %v v %v)", decay, n, i, w[i], m[i], v[i], w2[i], m2[i], v2[i])

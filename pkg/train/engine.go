@@ -155,14 +155,16 @@ func (e *CPUEngine) ZeroGrad() error {
 	return nil
 }
 
-// Step is optim.ClipGradNorm and, for a finite norm, optim.AdamW.Step.
+// Step is optim.ClipGradNorm and, for a finite norm, optim.AdamW.Step, computed with the
+// clipping folded into the update (optim.GlobalNorm, ClipScale, AdamW.StepScaled: the same
+// weights bit for bit, one pass over the gradients fewer). The gradients are left unscaled.
 func (e *CPUEngine) Step(lr, maxNorm float64) (float64, error) {
 	if e.Opt == nil {
 		return 0, errForwardOnly
 	}
-	norm := optim.ClipGradNorm(e.M.Params(), maxNorm)
+	norm := optim.GlobalNorm(e.M.Params())
 	if loss.Finite(norm) {
-		e.Opt.Step(lr)
+		e.Opt.StepScaled(lr, optim.ClipScale(norm, maxNorm))
 	}
 	return norm, nil
 }

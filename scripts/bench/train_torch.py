@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch side of the training-step benchmark (make bench): a nanoGPT-style GPT-2 on the CPU,
-timing forward + backward + AdamW on random tokens, so `cpo-train bench` can be compared with it
-in the same run.
+timing forward + backward + gradient clipping + AdamW on random tokens (the loss on every
+position), so `cpo-train bench` can be compared with it in the same run.
 
   /usr/bin/python3 scripts/bench/train_torch.py --config tiny --batch 8 --seq-len 128
   /usr/bin/python3 scripts/bench/train_torch.py --config gpt2-small --batch 4 --seq-len 64
@@ -87,6 +87,9 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--clip", type=float, default=1.0,
+                    help="clip the gradients' global norm to this before AdamW, as nanoGPT (grad_clip 1.0) and "
+                         "cpo-train (--clip 1) do; 0: no clipping")
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
                     help="fp32, or bf16 = torch.autocast(cpu, bfloat16) around forward and loss (see module doc)")
     a = ap.parse_args()
@@ -110,12 +113,14 @@ def main():
         with autocast():
             loss = m(idx, tgt)  # scalar, float32 in both modes (cross entropy runs in fp32 under autocast)
         loss.backward()
+        if a.clip > 0:
+            torch.nn.utils.clip_grad_norm_(m.parameters(), a.clip)
         opt.step()
         if i >= a.warmup:
             times.append(time.perf_counter() - t)
     ms = statistics.median(times) * 1000
     print(json.dumps({"impl": "pytorch " + torch.__version__, "config": a.config, "batch": a.batch, "seq_len": a.seq_len,
-                      "precision": a.precision,
+                      "precision": a.precision, "clip": a.clip,
                       "threads": torch.get_num_threads(), "ms_median": round(ms, 1), "ms_min": round(min(times) * 1000, 1),
                       "tokens_per_s": round(a.batch * a.seq_len / (ms / 1000), 1)}))
 
