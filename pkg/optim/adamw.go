@@ -65,6 +65,7 @@ func (o *AdamW) Step(lr float64) { o.StepScaled(lr, 1) }
 // StepScaled is Step with every gradient multiplied by gradScale first (in registers: the
 // gradients are not written), which is what ClipGradNorm then Step computes, bit for bit,
 // without ClipGradNorm's pass over the gradients: GlobalNorm, ClipScale, StepScaled.
+// gradScale must be positive (ClipScale's always is): simd.AdamWParams reads 0 as 1.
 func (o *AdamW) StepScaled(lr float64, gradScale float32) {
 	o.step++
 	t := float64(o.step)
@@ -143,10 +144,11 @@ func ClipGradNorm(params []*model.Param, maxNorm float64) float64 {
 }
 
 // ClipScale is the factor ClipGradNorm multiplies the gradients by for a global norm:
-// maxNorm/(norm+1e-6) when maxNorm > 0 and norm > maxNorm, else 1.
+// maxNorm/(norm+1e-6) when maxNorm > 0 and norm > maxNorm, else 1; never below the smallest
+// positive float32 (a ratio that underflows float32 would read as "no scale" to AdamW).
 func ClipScale(norm, maxNorm float64) float32 {
 	if maxNorm > 0 && norm > maxNorm {
-		return float32(maxNorm / (norm + 1e-6))
+		return max(float32(maxNorm/(norm+1e-6)), math.SmallestNonzeroFloat32)
 	}
 	return 1
 }

@@ -132,6 +132,10 @@ func poolTasks(n, w int, fn func(worker, task int)) bool {
 	hs := helpersFor(w - 1)
 	j := &job{n: n, workers: w, fn: fn}
 	pool.job.Store(j)
+	// Drop the loop's closure (and what it captured) once it is over, also when a task on
+	// this goroutine panics, rather than at the next loop; a helper that wakes late finds no
+	// job.
+	defer pool.job.CompareAndSwap(j, nil)
 	pool.seq.Add(1)
 	for _, h := range hs[:w-1] {
 		if h.sleeping.Load() {
@@ -145,8 +149,5 @@ func poolTasks(n, w int, fn func(worker, task int)) bool {
 	for j.done.Load() < int64(n) {
 		runtime.Gosched()
 	}
-	// Drop the loop's closure (and what it captured) now rather than at the next loop; a
-	// helper that wakes late finds no job.
-	pool.job.CompareAndSwap(j, nil)
 	return true
 }

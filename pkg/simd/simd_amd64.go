@@ -4,6 +4,7 @@ package simd
 
 import (
 	"math"
+	"unsafe"
 
 	"golang.org/x/sys/cpu"
 )
@@ -168,7 +169,8 @@ func softmaxBackwardAsm(p, dp []float32) {
 	mulSubAVX512(len(p), &p[0], &dp[0], float32(d))
 }
 
-// adamwAVX512 is AdamW over n elements; p points at the eight float32 of an AdamWParams.
+// adamwAVX512 is AdamW over n elements; p points at the nine float32 of an AdamWParams
+// (GradScale at byte 32, checked below; already 1 when unset).
 //
 //go:noescape
 func adamwAVX512(n int, w, grad, m, v *float32, p *AdamWParams)
@@ -178,3 +180,7 @@ func adamwAsm(w, g, m, v []float32, p *AdamWParams) {
 		adamwAVX512(len(w), &w[0], &g[0], &m[0], &v[0], p)
 	}
 }
+
+// The assembly reads AdamWParams.GradScale at byte offset 32: this fails to compile if the
+// struct changes shape.
+var _ = [1]struct{}{}[unsafe.Offsetof(AdamWParams{}.GradScale)-32]

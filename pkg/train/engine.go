@@ -19,8 +19,8 @@ import (
 // model (*model.Model) stays the owner of the weights that are loaded and saved: an engine that
 // keeps its own copy (a GPU) receives them with Upload and gives them back with Sync.
 //
-// The CPU engine (NewCPUEngine) is model.Forward/Backward, optim.ClipGradNorm and optim.AdamW
-// on the host model itself; the CUDA engine (NewCUDAEngine) is a cuda.Trainer. Both keep the
+// The CPU engine (NewCPUEngine) is model.Forward/Backward, clipping and optim.AdamW (one pass:
+// optim.GlobalNorm, ClipScale, AdamW.StepScaled) on the host model itself; the CUDA engine (NewCUDAEngine) is a cuda.Trainer. Both keep the
 // AdamW moments in the layout of the model's parameter arena and write them in the format of
 // optim.AdamW.Save, so a checkpoint of either resumes on the other.
 type Engine interface {
@@ -34,9 +34,11 @@ type Engine interface {
 	// ZeroGrad clears the parameter gradients.
 	ZeroGrad() error
 	// Step clips the gradients to global norm maxNorm (<= 0: no clipping) and takes one AdamW
-	// step with learning rate lr; it returns the norm before clipping. When the norm is not
-	// finite the step is not taken (weights, moments and Steps unchanged) and the norm is
-	// returned with a nil error; an engine that cannot hold the step back returns an error.
+	// step with learning rate lr; it returns the norm before clipping. The gradients'
+	// contents after Step are unspecified (the CPU and CUDA engines leave them unscaled).
+	// When the norm is not finite the step is not taken (weights, moments and Steps
+	// unchanged) and the norm is returned with a nil error; an engine that cannot hold the
+	// step back returns an error.
 	Step(lr, maxNorm float64) (gradNorm float64, err error)
 	// Steps is the number of AdamW steps taken (restored by LoadOptimizer).
 	Steps() int64
@@ -122,7 +124,7 @@ func NewEngine(d DeviceConfig, m *model.Model, ws *model.Workspace, h Hyper, inf
 }
 
 // CPUEngine is the host path: model.Forward/Backward on M with workspace WS, and (unless
-// forward-only) optim.ClipGradNorm and Opt, an optim.AdamW over M's parameters.
+// forward-only) clipping and Opt, an optim.AdamW over M's parameters.
 type CPUEngine struct {
 	M   *model.Model
 	WS  *model.Workspace
