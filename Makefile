@@ -19,9 +19,10 @@ build: ## build every tool into bin/
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./tools/...
 
-test: ## vet and run every test (what CI runs)
+test: ## vet and run every test (what CI runs), then the numeric packages again on the plain Go fallbacks
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
+	CPO_NOASM=1 $(GO) test -count=1 -timeout 10m ./pkg/gemm ./pkg/simd ./pkg/model ./pkg/optim ./pkg/loss ./pkg/train
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
