@@ -75,15 +75,7 @@ func TestSgemmBF16(t *testing.T) {
 
 func checkBF16(t *testing.T, r *rand.Rand, p problem) {
 	t.Helper()
-	ar, ac := p.m, p.k
-	if p.transA {
-		ar, ac = p.k, p.m
-	}
-	br, bc := p.k, p.n
-	if p.transB {
-		br, bc = p.n, p.k
-	}
-	lda, ldb, ldc := ac+p.pad, bc+p.pad, p.n+p.pad
+	ar, lda, br, ldb, ldc := p.layout()
 	a := randSlice(r, ar*lda)
 	b := make([]uint16, br*ldb)
 	BF16FromFloat32(b, randSlice(r, len(b)))

@@ -58,13 +58,9 @@ func (p problem) String() string {
 	return fmt.Sprintf("%s%s/m%d_n%d_k%d/a%g_b%g/pad%d", t(p.transA), t(p.transB), p.m, p.n, p.k, p.alpha, p.beta, p.pad)
 }
 
-// check runs SgemmRef and then Sgemm with every implementation this CPU has (asm AVX-512,
-// asm AVX2, pure Go) on the same random data, and compares them.
-// Tolerance: |ours-ref| ≤ 2*K*max|a|*max|b|*|alpha|*eps + 2*|beta|*max|C|*eps + 1e-30 per
-// element; both sum K products in float32, in different orders (and ours with FMA).
-// Elements of C outside the M×N window (the row padding) must be left untouched.
-func check(t *testing.T, r *rand.Rand, p problem) {
-	t.Helper()
+// layout returns how p's operands are stored: A has ar rows of stride lda, B br rows of
+// stride ldb, C m rows of stride ldc (each stride pad elements past the row).
+func (p problem) layout() (ar, lda, br, ldb, ldc int) {
 	ar, ac := p.m, p.k
 	if p.transA {
 		ar, ac = p.k, p.m
@@ -73,7 +69,17 @@ func check(t *testing.T, r *rand.Rand, p problem) {
 	if p.transB {
 		br, bc = p.n, p.k
 	}
-	lda, ldb, ldc := ac+p.pad, bc+p.pad, p.n+p.pad
+	return ar, ac + p.pad, br, bc + p.pad, p.n + p.pad
+}
+
+// check runs SgemmRef and then Sgemm with every implementation this CPU has (asm AVX-512,
+// asm AVX2, pure Go) on the same random data, and compares them.
+// Tolerance: |ours-ref| ≤ 2*K*max|a|*max|b|*|alpha|*eps + 2*|beta|*max|C|*eps + 1e-30 per
+// element; both sum K products in float32, in different orders (and ours with FMA).
+// Elements of C outside the M×N window (the row padding) must be left untouched.
+func check(t *testing.T, r *rand.Rand, p problem) {
+	t.Helper()
+	ar, lda, br, ldb, ldc := p.layout()
 	a := randSlice(r, max(0, ar*lda))
 	b := randSlice(r, max(0, br*ldb))
 	c := randSlice(r, max(0, p.m*ldc))

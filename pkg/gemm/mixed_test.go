@@ -170,15 +170,7 @@ func TestSgemmMixedBF16(t *testing.T) {
 
 func checkMixed(t *testing.T, r *rand.Rand, p problem) {
 	t.Helper()
-	ar, ac := p.m, p.k
-	if p.transA {
-		ar, ac = p.k, p.m
-	}
-	br, bc := p.k, p.n
-	if p.transB {
-		br, bc = p.n, p.k
-	}
-	lda, ldb, ldc := ac+p.pad, bc+p.pad, p.n+p.pad
+	ar, lda, br, ldb, ldc := p.layout()
 	a := randSlice(r, ar*lda)
 	b := randSlice(r, br*ldb)
 	c := randSlice(r, p.m*ldc)
