@@ -26,7 +26,7 @@ if has gemm; then
   hdr "SGEMM: ours against OpenBLAS (AVX-512 kernel) on GPT-2 small's shapes"
   bash scripts/bench/gemm_table.sh || echo "(gemm table failed: needs python3-numpy with OpenBLAS, see the script)"
   hdr "Mixed-precision products (SgemmMixedBF16, VDPBF16PS) against PyTorch's bf16 autocast matmul (oneDNN), float32 inputs converted on every call by both"
-  bash scripts/bench/gemm_bf16_table.sh || echo "(bf16 gemm table failed: needs Debian's python3-torch, see the script)"
+  PRECISION=bf16 bash scripts/bench/gemm_table.sh || echo "(bf16 gemm table failed: needs Debian's python3-torch, see the script)"
 fi
 if has model; then
   hdr "Model: forward+backward per step and peak memory"

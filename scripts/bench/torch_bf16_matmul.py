@@ -9,8 +9,8 @@ openblas_sgemm.py); prints one line per case:  shape trans threads GFLOP/s cpuGF
 (best of --reps timed runs after a warm-up; the last column, for one thread only, divides by
 the thread's CPU time instead of wall time, which on a shared machine leaves out the time
 other processes hold the core). With --serve it reads cases ("512x768x3072 NN 1") from stdin
-and answers each with that line, so that a driver (gemm_bf16_table.sh) can interleave it with
-our benchmark case by case.
+and answers each with that line, so that a driver (PRECISION=bf16 gemm_table.sh) can
+interleave it with our benchmark case by case.
 
 Modes (--mode; printed in a "# mode:" line on stderr):
   autocast      float32 inputs, `a @ b` under torch.autocast("cpu", dtype=torch.bfloat16):
