@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cpo-toolchain/cpo/pkg/checkpoint"
+	"github.com/cpo-toolchain/cpo/pkg/cuda"
 	"github.com/cpo-toolchain/cpo/pkg/loss"
 	"github.com/cpo-toolchain/cpo/pkg/model"
 	"github.com/cpo-toolchain/cpo/pkg/shard"
@@ -496,5 +497,70 @@ func TestInterruptThenResume(t *testing.T) {
 		if want[s] != l {
 			t.Errorf("step %v: resumed loss %v, uninterrupted %v", s, l, want[s])
 		}
+	}
+}
+
+// Reference log-probabilities precomputed in mixed precision, then CPO trained in mixed
+// precision: the policy and the stored reference agree, so the first loss is ln K (to the
+// rounding of a different packing), as in float32.
+func TestPrecomputedRefMixedPrecision(t *testing.T) {
+	dir := t.TempDir()
+	items := madeUpItems(12, 4, 9)
+	in := filepath.Join(dir, "cands.parquet")
+	w, err := shard.NewWriter[shard.Candidates](in, nil, shard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(candidatesRows(items)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m := tinyModel(t, 1)
+	fp, _ := checkpoint.Fingerprint(m)
+	bf16 := DeviceConfig{Precision: cuda.BF16}
+	out := filepath.Join(dir, "ref.parquet")
+	w2, err := shard.NewWriter[shard.Candidates](out, nil, shard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := PrecomputeRefOn(context.Background(), bf16, m, fp, "", []string{in}, nil, w2, 5, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	loaded, _, err := LoadItems([]string{out}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same rows precomputed in float32 differ: the mode reached the reference pass.
+	f32 := tinyModel(t, 1)
+	w3, err := shard.NewWriter[shard.Candidates](filepath.Join(dir, "ref32.parquet"), nil, shard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := PrecomputeRefOn(context.Background(), DeviceConfig{}, f32, fp, "", []string{in}, nil, w3, 5, nil); err != nil {
+		t.Fatal(err)
+	}
+	w3.Close()
+	loaded32, _, err := LoadItems([]string{filepath.Join(dir, "ref32.parquet")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loaded32[0].RefLogp[0] == loaded[0].RefLogp[0] {
+		t.Errorf("reference log-prob %v equal in float32 and mixed precision", loaded[0].RefLogp[0])
+	}
+	tr, err := New(Config{Objective: Objective{Name: CPO, Beta: 5}, Batch: 12, MicroBatch: 3, Steps: 1, Device: bf16}, m, fp, loaded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := tr.TrainStep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(r.Loss-math.Log(4)) > 1e-4 {
+		t.Fatalf("initial loss %v with a mixed-precision reference and policy, want ln 4", r.Loss)
 	}
 }
