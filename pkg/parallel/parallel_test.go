@@ -152,3 +152,35 @@ func TestPoolDropsFinishedJob(t *testing.T) {
 		t.Fatalf("pool still holds the finished loop (%d tasks)", j.n)
 	}
 }
+
+// Idle helpers leave the pool after idleExit and the next loop starts new ones.
+func TestIdleHelpersExit(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("one CPU: no helpers")
+	}
+	defer idleExit.Store(idleExit.Load())
+	idleExit.Store(int64(20 * time.Millisecond))
+	var n atomic.Int64
+	run := func() {
+		Tasks(64, 2, func(_, i int) { n.Add(1) })
+	}
+	run()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p := pool.helpers.Load()
+		if p == nil || len(*p) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d helpers still in the pool after %v idle", len(*p), time.Duration(idleExit.Load()))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	run()
+	if n.Load() != 128 {
+		t.Fatalf("%d tasks ran, want 128", n.Load())
+	}
+	if p := pool.helpers.Load(); p == nil || len(*p) == 0 {
+		t.Fatal("no helper started again for the next loop")
+	}
+}

@@ -11,13 +11,21 @@ import (
 // core costs a wake-up of that core: about 100 µs on the virtual machines this project
 // runs on, as long as a layernorm or a small matrix product itself, and a training step has
 // hundreds of such loops. The helpers instead spin for spinFor after each loop, waiting for
-// the next one, before they sleep. One loop uses the pool at a time; a loop started while
+// the next one, before they sleep; after idleExit asleep they exit. One loop uses the pool at a time; a loop started while
 // the pool is busy (from inside another loop, or from another goroutine) falls back to
 // starting goroutines. Correctness never depends on a helper showing up: the caller's
 // goroutine takes every task that no helper has claimed, and waits only for claimed tasks.
 
 // spinFor is how long an idle helper polls for work before it sleeps.
 const spinFor = 200 * time.Microsecond
+
+// idleExit (nanoseconds; a variable so tests can shorten it) is how long a helper sleeps
+// without work before it leaves the pool and exits; the next loop that wants it starts a new
+// one. A training step runs a loop every few milliseconds, so helpers stay while a run lasts
+// and are gone a moment after it.
+var idleExit atomic.Int64
+
+func init() { idleExit.Store(int64(2 * time.Second)) }
 
 var pool struct {
 	inUse   atomic.Bool         // a loop owns the pool
@@ -80,10 +88,17 @@ func helpersFor(k int) []*helper {
 	return hs
 }
 
-// loop is a helper's life: wait for a new job, take part if it still wants workers.
+// loop is a helper's life: wait for a new job, take part if it still wants workers; leave
+// after idleExit without one.
 func (h *helper) loop(last uint64) {
+	// However the helper ends (idle, or runtime.Goexit in a task), it leaves the pool, and the
+	// next loop that wants it starts another.
+	defer h.leave()
 	for {
-		last = h.await(last)
+		var ok bool
+		if last, ok = h.await(last); !ok {
+			return
+		}
 		j := pool.job.Load()
 		if j == nil {
 			continue // that loop has already finished
@@ -94,12 +109,13 @@ func (h *helper) loop(last uint64) {
 	}
 }
 
-// await polls pool.seq until it differs from last, sleeping after spinFor without work.
-func (h *helper) await(last uint64) uint64 {
+// await polls pool.seq until it differs from last, sleeping after spinFor without work, and
+// returns the new value; false when the helper has left the pool after idleExit asleep.
+func (h *helper) await(last uint64) (uint64, bool) {
 	start := time.Now()
 	for i := 1; ; i++ {
 		if s := pool.seq.Load(); s != last {
-			return s
+			return s, true
 		}
 		if i%64 != 0 {
 			continue
@@ -113,12 +129,42 @@ func (h *helper) await(last uint64) uint64 {
 		h.sleeping.Store(true)
 		if s := pool.seq.Load(); s != last {
 			h.sleeping.Store(false)
-			return s
+			return s, true
 		}
-		<-h.wake
+		idle := time.NewTimer(time.Duration(idleExit.Load()))
+		select {
+		case <-h.wake:
+			idle.Stop()
+		case <-idle.C:
+			if h.retire(last) {
+				return last, false
+			}
+		}
 		h.sleeping.Store(false)
 		start = time.Now()
 	}
+}
+
+// retire reports whether h may leave: no job was published since last (else h stays and
+// takes part). A loop that picks h just before it leaves sends a token nobody reads and runs
+// without h: its caller takes every task no helper claims.
+func (h *helper) retire(last uint64) bool {
+	return pool.seq.Load() == last
+}
+
+// leave removes h from the pool's helpers.
+func (h *helper) leave() {
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	var hs []*helper
+	if p := pool.helpers.Load(); p != nil {
+		for _, x := range *p {
+			if x != h {
+				hs = append(hs, x)
+			}
+		}
+	}
+	pool.helpers.Store(&hs)
 }
 
 // poolTasks runs fn over tasks [0, n) on the caller and up to w-1 helpers and reports
