@@ -294,29 +294,11 @@ func TestShardsAndPrecomputedRef(t *testing.T) {
 	dir := t.TempDir()
 	items := madeUpItems(12, 4, 9)
 	in := filepath.Join(dir, "cands.parquet")
-	w, err := shard.NewWriter[shard.Candidates](in, nil, shard.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(candidatesRows(items)...); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeCandidates(t, in, items)
 	m := tinyModel(t, 1)
 	fp, _ := checkpoint.Fingerprint(m)
 	out := filepath.Join(dir, "ref.parquet")
-	w2, err := shard.NewWriter[shard.Candidates](out, nil, shard.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := PrecomputeRef(context.Background(), m, fp, "", []string{in}, nil, w2, 5, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := w2.Close(); err != nil {
-		t.Fatal(err)
-	}
+	precomputeRefFile(t, DeviceConfig{}, m, fp, in, out)
 	loaded, schema, err := LoadItems([]string{out}, nil)
 	if err != nil || schema != "candidates" || len(loaded) != 12 {
 		t.Fatalf("%d items %s %v", len(loaded), schema, err)
@@ -505,50 +487,14 @@ func TestInterruptThenResume(t *testing.T) {
 // rounding of a different packing), as in float32.
 func TestPrecomputedRefMixedPrecision(t *testing.T) {
 	dir := t.TempDir()
-	items := madeUpItems(12, 4, 9)
 	in := filepath.Join(dir, "cands.parquet")
-	w, err := shard.NewWriter[shard.Candidates](in, nil, shard.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(candidatesRows(items)...); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeCandidates(t, in, madeUpItems(12, 4, 9))
 	m := tinyModel(t, 1)
 	fp, _ := checkpoint.Fingerprint(m)
 	bf16 := DeviceConfig{Precision: cuda.BF16}
-	out := filepath.Join(dir, "ref.parquet")
-	w2, err := shard.NewWriter[shard.Candidates](out, nil, shard.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := PrecomputeRefOn(context.Background(), bf16, m, fp, "", []string{in}, nil, w2, 5, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := w2.Close(); err != nil {
-		t.Fatal(err)
-	}
-	loaded, _, err := LoadItems([]string{out}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	loaded := precomputeRefFile(t, bf16, m, fp, in, filepath.Join(dir, "ref.parquet"))
 	// The same rows precomputed in float32 differ: the mode reached the reference pass.
-	f32 := tinyModel(t, 1)
-	w3, err := shard.NewWriter[shard.Candidates](filepath.Join(dir, "ref32.parquet"), nil, shard.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := PrecomputeRefOn(context.Background(), DeviceConfig{}, f32, fp, "", []string{in}, nil, w3, 5, nil); err != nil {
-		t.Fatal(err)
-	}
-	w3.Close()
-	loaded32, _, err := LoadItems([]string{filepath.Join(dir, "ref32.parquet")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	loaded32 := precomputeRefFile(t, DeviceConfig{}, tinyModel(t, 1), fp, in, filepath.Join(dir, "ref32.parquet"))
 	if loaded32[0].RefLogp[0] == loaded[0].RefLogp[0] {
 		t.Errorf("reference log-prob %v equal in float32 and mixed precision", loaded[0].RefLogp[0])
 	}
@@ -563,4 +509,46 @@ func TestPrecomputedRefMixedPrecision(t *testing.T) {
 	if math.Abs(r.Loss-math.Log(4)) > 1e-4 {
 		t.Fatalf("initial loss %v with a mixed-precision reference and policy, want ln 4", r.Loss)
 	}
+}
+
+// writeCandidates writes items as a candidates shard at path.
+func writeCandidates(t *testing.T, path string, items []*Item) {
+	t.Helper()
+	w, err := shard.NewWriter[shard.Candidates](path, nil, shard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(candidatesRows(items)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// precomputeRefFile precomputes reference log-probs (micro-batches of 5) from the candidates
+// shard in to the shard out on dev (the zero device through PrecomputeRef, the CPU entry
+// point) and returns out's rows.
+func precomputeRefFile(t *testing.T, dev DeviceConfig, m *model.Model, fp, in, out string) []*Item {
+	t.Helper()
+	w, err := shard.NewWriter[shard.Candidates](out, nil, shard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev == (DeviceConfig{}) {
+		err = PrecomputeRef(context.Background(), m, fp, "", []string{in}, nil, w, 5, nil)
+	} else {
+		err = PrecomputeRefOn(context.Background(), dev, m, fp, "", []string{in}, nil, w, 5, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	items, _, err := LoadItems([]string{out}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return items
 }
