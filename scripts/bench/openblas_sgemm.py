@@ -12,11 +12,11 @@ so that a driver (gemm_table.sh) can interleave it with our benchmark case by ca
 Run with OPENBLAS_CORETYPE unset, or OpenBLAS is forced onto its AVX2 kernel:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 scripts/bench/openblas_sgemm.py
 """
-import argparse
 import sys
-import time
 
 import numpy as np
+
+from gemm_cases import best_times, drive, parser, report, shapes_of
 
 SHAPES = [(512, 768, 3072), (512, 3072, 768), (512, 768, 2304), (512, 768, 50304)]
 
@@ -30,17 +30,9 @@ def blas_info():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
-    ap.add_argument("--trans", default="NN,NT,TN")
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--min-time", type=float, default=0.3, help="seconds per timed run (>=)")
-    ap.add_argument("--shapes", default="", help="e.g. 512x768x3072,512x3072x768")
-    ap.add_argument("--serve", action="store_true", help="read cases from stdin")
+    ap = parser(__doc__)
     args = ap.parse_args()
-    shapes = SHAPES
-    if args.shapes:
-        shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
+    shapes = shapes_of(args, SHAPES)
     tpc, info = blas_info()
     if info is not None:
         for lib in info:
@@ -67,40 +59,13 @@ def main():
         if ctx is None and th != 1:
             print("# threadpoolctl missing: cannot set threads", file=sys.stderr)
         try:
-            np.matmul(x, y, out=c)
-            t0 = time.perf_counter()
-            np.matmul(x, y, out=c)
-            one = time.perf_counter() - t0
-            iters = max(1, int(args.min_time / max(one, 1e-6)))
-            best = best_cpu = float("inf")
-            for _ in range(args.reps):
-                c0 = time.thread_time()
-                t0 = time.perf_counter()
-                for _ in range(iters):
-                    np.matmul(x, y, out=c)
-                best = min(best, (time.perf_counter() - t0) / iters)
-                best_cpu = min(best_cpu, (time.thread_time() - c0) / iters)
+            best, best_cpu = best_times(lambda: np.matmul(x, y, out=c), args.reps, args.min_time)
         finally:
             if ctx is not None:
                 ctx.restore_original_limits()
-        flop = 2.0 * m * n * k
-        # With one thread OpenBLAS runs on this thread, so its CPU time measures the kernel
-        # without the time other processes hold the core (the 5th column; "-" otherwise).
-        cpu = "%.1f" % (flop / best_cpu / 1e9) if th == 1 and best_cpu > 0 else "-"
-        print("%dx%dx%d %s %d %.1f %s" % (m, k, n, tr, th, flop / best / 1e9, cpu), flush=True)
+        report(m, k, n, tr, th, best, best_cpu)
 
-    if args.serve:
-        for line in sys.stdin:
-            f = line.split()
-            if len(f) != 3:
-                continue
-            m, k, n = (int(v) for v in f[0].split("x"))
-            run(m, k, n, f[1], int(f[2]))
-        return
-    for m, k, n in shapes:
-        for tr in args.trans.split(","):
-            for th in [int(t) for t in args.threads.split(",")]:
-                run(m, k, n, tr, th)
+    drive(args, shapes, run)
 
 
 if __name__ == "__main__":

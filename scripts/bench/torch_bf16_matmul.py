@@ -22,11 +22,11 @@ Modes (--mode; printed in a "# mode:" line on stderr):
 
     /usr/bin/python3 scripts/bench/torch_bf16_matmul.py --threads 1 --shapes 512x768x3072
 """
-import argparse
 import sys
-import time
 
 import torch
+
+from gemm_cases import best_times, drive, parser, report, shapes_of
 
 SHAPES = [(512, 768, 3072), (512, 3072, 768), (512, 768, 2304), (512, 768, 50304),
           (1024, 256, 8192)]
@@ -34,18 +34,10 @@ MODES = ("autocast", "bf16-tensors")
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
-    ap.add_argument("--trans", default="NN,NT,TN")
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--min-time", type=float, default=0.3, help="seconds per timed run (>=)")
-    ap.add_argument("--shapes", default="", help="e.g. 512x768x3072,512x3072x768")
+    ap = parser(__doc__)
     ap.add_argument("--mode", default="autocast", choices=MODES)
-    ap.add_argument("--serve", action="store_true", help="read cases from stdin")
     args = ap.parse_args()
-    shapes = SHAPES
-    if args.shapes:
-        shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
+    shapes = shapes_of(args, SHAPES)
     dnnl = torch.backends.mkldnn.is_available()
     print("# torch %s, oneDNN available: %s, default threads %d" %
           (torch.__version__, dnnl, torch.get_num_threads()), file=sys.stderr)
@@ -75,39 +67,13 @@ def main():
     def run(m, k, n, tr, th):
         x, y = operands(m, k, n, tr)
         torch.set_num_threads(th)
-        product(x, y)
-        t0 = time.perf_counter()
         c = product(x, y)
-        one = time.perf_counter() - t0
         if c.shape != (m, n):
             raise SystemExit("%dx%dx%d %s: product is %s" % (m, k, n, tr, tuple(c.shape)))
-        iters = max(1, int(args.min_time / max(one, 1e-6)))
-        best = best_cpu = float("inf")
-        for _ in range(args.reps):
-            c0 = time.thread_time()
-            t0 = time.perf_counter()
-            for _ in range(iters):
-                product(x, y)
-            best = min(best, (time.perf_counter() - t0) / iters)
-            best_cpu = min(best_cpu, (time.thread_time() - c0) / iters)
-        flop = 2.0 * m * n * k
-        # With one thread oneDNN (OpenMP) and the casts run on this thread, so its CPU time
-        # measures the product without the time other processes hold the core.
-        cpu = "%.1f" % (flop / best_cpu / 1e9) if th == 1 and best_cpu > 0 else "-"
-        print("%dx%dx%d %s %d %.1f %s" % (m, k, n, tr, th, flop / best / 1e9, cpu), flush=True)
+        best, best_cpu = best_times(lambda: product(x, y), args.reps, args.min_time)
+        report(m, k, n, tr, th, best, best_cpu)
 
-    if args.serve:
-        for line in sys.stdin:
-            f = line.split()
-            if len(f) != 3:
-                continue
-            m, k, n = (int(v) for v in f[0].split("x"))
-            run(m, k, n, f[1], int(f[2]))
-        return
-    for m, k, n in shapes:
-        for tr in args.trans.split(","):
-            for th in [int(t) for t in args.threads.split(",")]:
-                run(m, k, n, tr, th)
+    drive(args, shapes, run)
 
 
 if __name__ == "__main__":
